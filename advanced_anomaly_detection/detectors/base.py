@@ -1,0 +1,149 @@
+"""The one detector interface, and the calibration that makes detector scores comparable.
+
+Every detector works on one series' pandas frame (sorted, complete hourly grid; see schema.py):
+
+    det = SomeDetector(**settings)        # stores settings only
+    det.fit(history)                      # learns state in attributes ending in "_"; returns self
+    out = det.score(frame)                # same index as frame
+
+``score`` returns columns ``raw_score`` (higher = more anomalous, any scale), ``score`` (calibrated to
+[0, 1]: the probability mass of this detector's own history scores below it, with an exponential tail
+beyond the 90th percentile so that 0.9999 is reachable from a few thousand history hours), and, where
+meaningful, ``expected`` (expected value of ``signal``), ``signal`` (the signal that moved most) and
+``direction`` (+1 above expected, -1 below). A detector that cannot run sets ``status_`` and returns
+NaN scores instead of raising.
+"""
+from __future__ import annotations
+
+import logging
+from abc import ABC, abstractmethod
+from typing import Optional
+
+import numpy as np
+import pandas as pd
+
+log = logging.getLogger(__name__)
+
+OK = "ok"
+INSUFFICIENT_HISTORY = "insufficient_history"
+CONSTANT_SERIES = "constant_series"
+LIBRARY_MISSING = "library_missing"
+FAILED = "failed"
+
+OUTPUT_COLUMNS = ("raw_score", "score", "expected", "signal", "direction")
+
+
+class TailCalibrator:
+    """Maps raw scores to [0, 1] against a reference sample (a detector's scores on history).
+
+    Below the `tail_quantile` of the reference: the empirical CDF. Above it: a fitted exponential
+    tail (peaks-over-threshold with shape 0), so scores more extreme than anything in history still
+    get graded tail probabilities instead of all saturating at 1 - 1/n.
+    """
+
+    def __init__(self, tail_quantile: float = 0.9, max_points: int = 4000):
+        self.tail_quantile = tail_quantile
+        self.max_points = max_points
+
+    def fit(self, reference: np.ndarray) -> "TailCalibrator":
+        ref = np.asarray(reference, dtype=float)
+        ref = np.sort(ref[np.isfinite(ref)])
+        if ref.size == 0:
+            raise ValueError("no finite reference scores to calibrate against")
+        if ref.size > self.max_points:  # keep the model small: quantiles carry the same information
+            ref = np.quantile(ref, np.linspace(0, 1, self.max_points))
+        self.reference_ = ref
+        self.threshold_ = float(np.quantile(ref, self.tail_quantile))
+        excess = ref[ref > self.threshold_] - self.threshold_
+        self.tail_mass_ = max(excess.size / ref.size, 1.0 / (ref.size + 1))
+        spread = float(np.subtract(*np.quantile(ref, [0.75, 0.25]))) or float(np.std(ref)) or 1.0
+        self.tail_scale_ = float(excess.mean()) if excess.size else 0.0
+        # A flat tail (e.g. many tied scores) would make any larger score "infinitely" extreme.
+        self.tail_scale_ = max(self.tail_scale_, 0.05 * spread, 1e-9)
+        return self
+
+    def transform(self, raw: np.ndarray) -> np.ndarray:
+        raw = np.asarray(raw, dtype=float)
+        out = np.full(raw.shape, np.nan)
+        finite = np.isfinite(raw)
+        ref = self.reference_
+        x = raw[finite]
+        body = np.searchsorted(ref, x, side="right") / (ref.size + 1.0)
+        tail = 1.0 - self.tail_mass_ * np.exp(-(x - self.threshold_) / self.tail_scale_)
+        out[finite] = np.where(x > self.threshold_, np.maximum(body, tail), body)
+        return np.clip(out, 0.0, 1.0)
+
+
+class Detector(ABC):
+    """Base class: subclasses implement `_fit(history)` and `_raw(frame) -> DataFrame`.
+
+    `_raw` returns at least `raw_score` on frame's index and may add `expected`, `signal`,
+    `direction`. `_history_raw(history)` gives the reference scores for calibration; by default
+    the in-sample scores of `_raw(history)`.
+    """
+
+    name = "detector"
+    min_history_hours = 24 * 7
+
+    def __repr__(self) -> str:
+        settings = ", ".join(f"{k}={v!r}" for k, v in sorted(vars(self).items()) if not k.endswith("_"))
+        return f"{type(self).__name__}({settings})"
+
+    # --- to implement -------------------------------------------------------------------------
+    @abstractmethod
+    def _fit(self, history: pd.DataFrame) -> None:
+        """Learn state from history (attributes ending in "_"); may call self._fail(...)."""
+
+    @abstractmethod
+    def _raw(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """Raw scores (and optionally expected/signal/direction) for every row of frame."""
+
+    def _history_raw(self, history: pd.DataFrame) -> np.ndarray:
+        return self._raw(history)["raw_score"].to_numpy(dtype=float)
+
+    # --- the protocol -------------------------------------------------------------------------
+    def fit(self, history: pd.DataFrame) -> "Detector":
+        self.status_ = OK
+        self.reason_ = ""
+        if len(history) < self.min_history_hours:
+            return self._fail(INSUFFICIENT_HISTORY, f"{len(history)} history hours < {self.min_history_hours}")
+        try:
+            self._fit(history)
+            if self.status_ != OK:
+                return self
+            self.calibrator_ = TailCalibrator().fit(self._history_raw(history))
+        except ImportError as exc:
+            return self._fail(LIBRARY_MISSING, str(exc))
+        except (ValueError, FloatingPointError, np.linalg.LinAlgError) as exc:
+            return self._fail(FAILED, f"{type(exc).__name__}: {exc}")
+        return self
+
+    def score(self, frame: pd.DataFrame) -> pd.DataFrame:
+        if getattr(self, "status_", None) is None:
+            raise RuntimeError(f"{self.name}: fit() must be called before score()")
+        out = pd.DataFrame(index=frame.index)
+        if self.status_ != OK:
+            return _empty_output(out)
+        raw = self._raw(frame)
+        out["raw_score"] = raw["raw_score"].to_numpy(dtype=float)
+        out["score"] = self.calibrator_.transform(out["raw_score"].to_numpy())
+        for col in ("expected", "signal", "direction"):
+            out[col] = raw[col].to_numpy() if col in raw else (None if col == "signal" else np.nan)
+        return out
+
+    def _fail(self, status: str, reason: str) -> "Detector":
+        self.status_ = status
+        self.reason_ = reason
+        log.debug("%s not fitted: %s (%s)", self.name, status, reason)
+        return self
+
+
+def _empty_output(out: pd.DataFrame) -> pd.DataFrame:
+    for col in OUTPUT_COLUMNS:
+        out[col] = None if col == "signal" else np.nan
+    return out
+
+
+def require_columns(frame: pd.DataFrame, columns, who: str) -> Optional[str]:
+    missing = [c for c in columns if c not in frame.columns]
+    return f"{who}: missing columns {missing}" if missing else None

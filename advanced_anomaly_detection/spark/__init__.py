@@ -1,0 +1,1 @@
+"""The Spark part of the package: the only modules that import pyspark."""

@@ -1,0 +1,57 @@
+"""One way to get a SparkSession, locally or on a cluster."""
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from typing import Optional
+
+from pyspark.sql import SparkSession
+
+from advanced_anomaly_detection.config import SparkConfig
+
+log = logging.getLogger(__name__)
+
+
+def _on_cluster() -> bool:
+    # spark-submit / Dataproc set these before our code runs; their settings must win.
+    return "SPARK_SUBMIT_OPTS" in os.environ or os.environ.get("SPARK_ENV_LOADED") == "1" or (
+        "PYSPARK_GATEWAY_PORT" in os.environ
+    )
+
+
+def get_spark(cfg: Optional[SparkConfig] = None) -> SparkSession:
+    """Return the active session or build one.
+
+    Local runs get local[*], UTC, Arrow and quiet logs, and workers run this interpreter (so a newcomer
+    never meets "No module named pandas" from a worker). On a cluster only what is unset is filled in.
+    """
+    cfg = cfg or SparkConfig()
+    active = SparkSession.getActiveSession()
+    if active is not None:
+        return active
+    # Workers must run the same Python as the driver for local runs; a cluster sets its own.
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
+    builder = SparkSession.builder.appName(cfg.app_name)
+    if cfg.master:
+        builder = builder.master(cfg.master)
+    elif not _on_cluster():
+        builder = builder.master("local[*]")
+    conf = {
+        "spark.sql.session.timeZone": "UTC",
+        "spark.sql.execution.arrow.pyspark.enabled": "true",
+        "spark.sql.execution.arrow.maxRecordsPerBatch": str(cfg.arrow_max_records_per_batch),
+        "spark.sql.shuffle.partitions": str(cfg.shuffle_partitions),
+        "spark.sql.sources.partitionOverwriteMode": "dynamic",
+        "spark.sql.adaptive.enabled": "true",
+        "spark.ui.showConsoleProgress": "false",
+        "spark.driver.extraJavaOptions": "-Dlog4j2.level=ERROR",
+    }
+    conf.update(cfg.conf)
+    for key, value in conf.items():
+        builder = builder.config(key, value)
+    spark = builder.getOrCreate()
+    spark.sparkContext.setLogLevel("ERROR")
+    log.info("spark session %s (master=%s)", spark.version, spark.sparkContext.master)
+    return spark
