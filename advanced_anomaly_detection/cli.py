@@ -12,6 +12,7 @@ import sys
 from typing import List, Optional
 
 from advanced_anomaly_detection.config import ConfigError, dump_defaults
+from advanced_anomaly_detection.errors import UserError
 
 log = logging.getLogger("aad")
 
@@ -20,10 +21,6 @@ COMMAND_MODULES = (
     "advanced_anomaly_detection.commands",
     "advanced_anomaly_detection.compliance.commands",
 )
-
-
-class UserError(Exception):
-    """An error caused by input or arguments, reported without a traceback."""
 
 
 def _config_command(args: argparse.Namespace) -> int:
