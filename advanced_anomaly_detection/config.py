@@ -221,10 +221,234 @@ class SparkConfig(_Section):
     conf: Dict[str, str] = Field(default_factory=dict)
 
 
+def _lower_unique(values: List[str], what: str) -> List[str]:
+    out = []
+    for v in values:
+        v = str(v).strip().lower()
+        if not v:
+            raise ValueError(f"{what}: empty name")
+        if v not in out:
+            out.append(v)
+    return out
+
+
+class ComplianceChannelsConfig(_Section):
+    """How journey `event_nm` / `call_outcome` values map to the channels the rules reason about."""
+
+    # event_nm values that are telephone calls (Regulation F frequency, TCPA quiet hours).
+    call_events: List[str] = Field(default_factory=lambda: ["call", "phone_call", "voice"])
+    # event_nm values that are text messages (TCPA applies to texts as to calls).
+    text_events: List[str] = Field(default_factory=lambda: ["sms", "text"])
+    # Inbound event_nm values that revoke consent / request do-not-call at their timestamp
+    # (e.g. an SMS "STOP" reply), in addition to the consent_revoked_ts / dnc_requested_ts columns.
+    opt_out_events: List[str] = Field(
+        default_factory=lambda: ["opt_out", "stop", "dnc_request", "consent_revoked", "revoke_consent"]
+    )
+    # call_outcome values that mean a telephone conversation took place (Regulation F (b)(2)(ii)).
+    conversation_outcomes: List[str] = Field(
+        default_factory=lambda: ["connected", "conversation", "answered", "right_party_contact", "rpc"]
+    )
+
+    @field_validator("call_events", "text_events", "opt_out_events", "conversation_outcomes")
+    @classmethod
+    def _names(cls, v: List[str]) -> List[str]:
+        if not v:
+            raise ValueError("must name at least one value")
+        return _lower_unique(v, "channel")
+
+    @model_validator(mode="after")
+    def _disjoint(self) -> "ComplianceChannelsConfig":
+        both = sorted(set(self.call_events) & set(self.text_events))
+        if both:
+            raise ValueError(f"event names {both} are listed as both call_events and text_events")
+        return self
+
+
+class RegFFrequencyRuleConfig(_Section):
+    """12 CFR 1006.14(b)(2)(i): more than `max_calls` call attempts within `window_days` consecutive days."""
+
+    enabled: bool = True
+    max_calls: int = Field(7, ge=1)
+    window_days: int = Field(7, ge=1)
+
+
+class RegFAfterConversationRuleConfig(_Section):
+    """12 CFR 1006.14(b)(2)(ii): a call within `days` after a telephone conversation."""
+
+    enabled: bool = True
+    days: int = Field(7, ge=1)
+
+
+class QuietHoursRuleConfig(_Section):
+    """47 CFR 64.1200(c)(1) / 12 CFR 1006.6(b)(1)(i): calls and texts only 8 a.m.-9 p.m. local time."""
+
+    enabled: bool = True
+    # Local wall-clock seconds of day allowed: [start_hour:00, end_hour:00] inclusive.
+    start_hour: int = Field(8, ge=0, le=23)
+    end_hour: int = Field(21, ge=1, le=24)
+    # Where the called party's zone comes from: "both" checks the phone's and the postal code's zones
+    # (a call must be allowed in every candidate zone), otherwise the first that resolves wins.
+    zone_source: Literal["both", "phone_first", "postal_first"] = "both"
+    # Zones checked when neither phone nor postal code resolves (both coasts by default).
+    fallback_zones: List[str] = Field(default_factory=lambda: ["America/New_York", "America/Los_Angeles"])
+
+    @field_validator("fallback_zones")
+    @classmethod
+    def _zones(cls, v: List[str]) -> List[str]:
+        from zoneinfo import ZoneInfo
+
+        if not v:
+            raise ValueError("at least one fallback zone is needed")
+        for name in v:
+            try:
+                ZoneInfo(name)
+            except Exception:  # noqa: BLE001  (ZoneInfoNotFoundError, ValueError for odd names)
+                raise ValueError(f"unknown IANA time zone {name!r}") from None
+        return v
+
+    @model_validator(mode="after")
+    def _order(self) -> "QuietHoursRuleConfig":
+        if self.start_hour >= self.end_hour:
+            raise ValueError(f"start_hour ({self.start_hour}) must be before end_hour ({self.end_hour})")
+        return self
+
+
+class RevocationRuleConfig(_Section):
+    """47 CFR 64.1200(a)(10) and (d)(3): honour consent revocation / do-not-call within the processing period."""
+
+    enabled: bool = True
+    # Contacts are allowed up to and including this many days after the revocation date...
+    processing_days: int = Field(10, ge=0, le=60)
+    # ...counted in business days (Mon-Fri, without `holiday_country` public holidays) or calendar days.
+    business_days: bool = True
+    # ISO country for the `holidays` package (None: weekends only).
+    holiday_country: Optional[str] = "US"
+
+
+class OpenComplaintRuleConfig(_Section):
+    """Outbound call/text while a TCPA-related complaint is open (revocation by any reasonable means)."""
+
+    enabled: bool = True
+    # A complaint is TCPA-related when its reason or description contains one of these (case-insensitive).
+    keywords: List[str] = Field(
+        default_factory=lambda: [
+            "communication tactic",
+            "repeated call",
+            "frequent call",
+            "robocall",
+            "autodial",
+            "do not call",
+            "do-not-call",
+            "stop calling",
+            "stop contacting",
+            "harass",
+            "text message",
+            "telemarket",
+            "tcpa",
+            "called after",
+            "calls",
+        ]
+    )
+    # Outbound event types that count as contact (default: calls and texts).
+    include_email: bool = False
+
+    @field_validator("keywords")
+    @classmethod
+    def _kw(cls, v: List[str]) -> List[str]:
+        if not v:
+            raise ValueError("at least one keyword is needed")
+        return _lower_unique(v, "keyword")
+
+
+class HighInteractionRuleConfig(_Section):
+    """Seed threshold: total interactions in the lookback window above `threshold`."""
+
+    enabled: bool = True
+    threshold: int = Field(80, ge=1)
+
+
+class NegativeSentimentRuleConfig(_Section):
+    """Seed threshold: mean complaint-text polarity (TextBlob, -1..1) at or below `threshold`."""
+
+    enabled: bool = True
+    threshold: float = Field(-0.4, ge=-1, le=0)
+    # Customers need at least this many complaints with text for the rule to apply.
+    min_complaints: int = Field(1, ge=1)
+
+
+class ComplianceRulesConfig(_Section):
+    regf_call_frequency: RegFFrequencyRuleConfig = Field(default_factory=RegFFrequencyRuleConfig)
+    regf_call_after_conversation: RegFAfterConversationRuleConfig = Field(
+        default_factory=RegFAfterConversationRuleConfig
+    )
+    quiet_hours: QuietHoursRuleConfig = Field(default_factory=QuietHoursRuleConfig)
+    revocation: RevocationRuleConfig = Field(default_factory=RevocationRuleConfig)
+    open_complaint: OpenComplaintRuleConfig = Field(default_factory=OpenComplaintRuleConfig)
+    high_interaction: HighInteractionRuleConfig = Field(default_factory=HighInteractionRuleConfig)
+    negative_sentiment: NegativeSentimentRuleConfig = Field(default_factory=NegativeSentimentRuleConfig)
+
+
+class ComplianceFeatureConfig(_Section):
+    # "Active customer": any journey event in the last `active_days` up to the as-of date.
+    active_days: int = Field(30, ge=1)
+    # Width of the time-based window for the largest N-day interaction count.
+    interaction_window_days: int = Field(7, ge=1)
+    # A complaint within this many days of the customer's previous complaint is a repeat complaint.
+    repeat_complaint_days: int = Field(30, ge=1)
+    # A postal code is "high interaction" when its mean interactions per customer reach this quantile
+    # of all postal codes (computed with approxQuantile).
+    high_interaction_postal_quantile: float = Field(0.9, gt=0, lt=1)
+    # Complaint text is cut to this many characters before sentiment scoring (bounds worker time).
+    sentiment_max_chars: int = Field(5000, ge=100)
+
+
+class ComplianceModelConfig(_Section):
+    """Isolation Forest on standardised customer features; trained on a sample, applied to everyone."""
+
+    enabled: bool = True
+    # Customers sampled (uniformly, seeded) to the driver for training.
+    sample_size: int = Field(100_000, ge=100)
+    n_estimators: int = Field(200, ge=10)
+    max_samples: int = Field(256, ge=16)
+    max_features: float = Field(1.0, gt=0, le=1)
+    random_state: int = 0
+    # log1p of the non-negative count features before standardising (heavy tails).
+    log_counts: bool = True
+    # A customer is flagged by the model when its calibrated score reaches this tail probability.
+    threshold: float = Field(0.99, gt=0, lt=1)
+    # Fewer customers than this: the model is skipped (status "insufficient_customers"), rules still run.
+    min_customers: int = Field(50, ge=10)
+
+
+class ComplianceRiskConfig(_Section):
+    """Risk tiers. Regulatory rules (Reg F, TCPA) make a customer high; threshold rules or the model medium."""
+
+    # critical: at least this many different regulatory rules broken...
+    critical_min_regulatory_rules: int = Field(2, ge=1)
+    # ...or one regulatory rule broken at least this many times.
+    critical_min_violations: int = Field(5, ge=1)
+    # Ranking score weights: risk_score = 1 - (1 - rule_score) * (1 - model_score), where
+    # rule_score = 1 - prod(1 - weight) over the rules broken.
+    regulatory_rule_weight: float = Field(0.9, gt=0, lt=1)
+    threshold_rule_weight: float = Field(0.6, gt=0, lt=1)
+
+
 class ComplianceConfig(_Section):
     """Contact-compliance (TCPA / Regulation F) risk job; see docs/compliance.md."""
 
     enabled: bool = True
+    # Journey events older than this many days before the as-of date are ignored (counted in the summary).
+    lookback_days: int = Field(365, ge=7)
+    # More than this share of a table's rows rejected (null key, unparseable date, ...) fails the run:
+    # the input as a whole is unusable (wrong format, wrong column mapped).
+    max_rejected_fraction: float = Field(0.5, gt=0, le=1)
+    # Write gold_compliance_risk partitioned by as_of_date (reruns of a date replace that partition).
+    partition_by_as_of: bool = True
+    channels: ComplianceChannelsConfig = Field(default_factory=ComplianceChannelsConfig)
+    features: ComplianceFeatureConfig = Field(default_factory=ComplianceFeatureConfig)
+    rules: ComplianceRulesConfig = Field(default_factory=ComplianceRulesConfig)
+    model: ComplianceModelConfig = Field(default_factory=ComplianceModelConfig)
+    risk: ComplianceRiskConfig = Field(default_factory=ComplianceRiskConfig)
 
 
 class Config(_Section):

@@ -41,9 +41,12 @@ class TailCalibrator:
     get graded tail probabilities instead of all saturating at 1 - 1/n.
     """
 
-    def __init__(self, tail_quantile: float = 0.9, max_points: int = 4000):
+    def __init__(self, tail_quantile: float = 0.9, max_points: int = 4000, min_tail_scale: float = 1e-9):
         self.tail_quantile = tail_quantile
         self.max_points = max_points
+        # A floor on the tail's scale: where theory says how heavy the tail is at least (e.g. 2 for
+        # squared Gaussian z), a short or degenerate history cannot make it lighter.
+        self.min_tail_scale = min_tail_scale
 
     def fit(self, reference: np.ndarray) -> "TailCalibrator":
         ref = np.asarray(reference, dtype=float)
@@ -59,7 +62,7 @@ class TailCalibrator:
         spread = float(np.subtract(*np.quantile(ref, [0.75, 0.25]))) or float(np.std(ref)) or 1.0
         self.tail_scale_ = float(excess.mean()) if excess.size else 0.0
         # A flat tail (e.g. many tied scores) would make any larger score "infinitely" extreme.
-        self.tail_scale_ = max(self.tail_scale_, 0.05 * spread, 1e-9)
+        self.tail_scale_ = max(self.tail_scale_, 0.05 * spread, self.min_tail_scale)
         return self
 
     def transform(self, raw: np.ndarray) -> np.ndarray:
@@ -68,7 +71,10 @@ class TailCalibrator:
         finite = np.isfinite(raw)
         ref = self.reference_
         x = raw[finite]
-        body = np.searchsorted(ref, x, side="right") / (ref.size + 1.0)
+        # Mid-rank for ties: a score equal to many history scores (e.g. all zeros) is not extreme.
+        below = np.searchsorted(ref, x, side="left")
+        equal = np.searchsorted(ref, x, side="right") - below
+        body = (below + 0.5 * equal + 0.5) / (ref.size + 1.0)
         tail = 1.0 - self.tail_mass_ * np.exp(-(x - self.threshold_) / self.tail_scale_)
         out[finite] = np.where(x > self.threshold_, np.maximum(body, tail), body)
         return np.clip(out, 0.0, 1.0)
@@ -79,7 +85,8 @@ class Detector(ABC):
 
     `_raw` returns at least `raw_score` on frame's index and may add `expected`, `signal`,
     `direction`. `_history_raw(history)` gives the reference scores for calibration; by default
-    the in-sample scores of `_raw(history)`.
+    the in-sample scores of `_raw(history)`. A detector with its own calibration overrides
+    `_fit_calibration` and `_calibrate`.
     """
 
     name = "detector"
@@ -101,6 +108,12 @@ class Detector(ABC):
     def _history_raw(self, history: pd.DataFrame) -> np.ndarray:
         return self._raw(history)["raw_score"].to_numpy(dtype=float)
 
+    def _fit_calibration(self, history: pd.DataFrame) -> None:
+        self.calibrator_ = TailCalibrator().fit(self._history_raw(history))
+
+    def _calibrate(self, raw: pd.DataFrame) -> np.ndarray:
+        return self.calibrator_.transform(raw["raw_score"].to_numpy(dtype=float))
+
     # --- the protocol -------------------------------------------------------------------------
     def fit(self, history: pd.DataFrame) -> "Detector":
         self.status_ = OK
@@ -111,7 +124,7 @@ class Detector(ABC):
             self._fit(history)
             if self.status_ != OK:
                 return self
-            self.calibrator_ = TailCalibrator().fit(self._history_raw(history))
+            self._fit_calibration(history)
         except ImportError as exc:
             return self._fail(LIBRARY_MISSING, str(exc))
         except (ValueError, FloatingPointError, np.linalg.LinAlgError) as exc:
@@ -126,7 +139,7 @@ class Detector(ABC):
             return _empty_output(out)
         raw = self._raw(frame)
         out["raw_score"] = raw["raw_score"].to_numpy(dtype=float)
-        out["score"] = self.calibrator_.transform(out["raw_score"].to_numpy())
+        out["score"] = self._calibrate(raw)
         for col in ("expected", "signal", "direction"):
             out[col] = raw[col].to_numpy() if col in raw else (None if col == "signal" else np.nan)
         return out

@@ -1,0 +1,246 @@
+"""Robust seasonal, count-aware baseline: the cheap detector every run has.
+
+Expected values come from the brand's own past only:
+  * counts (views, carts, purchases, revenue in "purchase units"): hour-of-day profile from the last
+    `profile_days` times a day-of-week factor from the whole history (together an hour-of-week model with
+    far fewer parameters than 168 free cells), re-levelled to the last `level_days`. Past outliers are
+    clipped before averaging so last month's outage does not lower this month's expectation.
+  * funnel rates: pooled successes / trials per hour of day, shrunk towards the brand's overall rate.
+
+Deviations are standardised with the noise that volume implies: counts by a negative-binomial-like
+variance `a*mu + phi*mu^2`, rates by a beta-binomial variance `n p (1-p) (1 + (n-1) rho)`; the
+dispersion parameters are fitted on history. So 0 purchases out of 5 views scores ~0, 0 out of 5,000
+scores enormous: counts carry the information that rates hide.
+"""
+from __future__ import annotations
+
+from typing import Dict, List, Tuple
+
+import numpy as np
+import pandas as pd
+from scipy.optimize import nnls
+
+from advanced_anomaly_detection.config import BaselineConfig, VolumeGateConfig
+from advanced_anomaly_detection.detectors.base import Detector, TailCalibrator
+from advanced_anomaly_detection.schema import RATE_SIGNALS
+
+COUNT_SIGNALS = ("views", "carts", "purchases", "revenue")
+
+
+def _winsorised_mean(values: np.ndarray, k: float) -> float:
+    """Mean after clipping points beyond k robust sigmas (on a sqrt scale, which suits counts)."""
+    v = values[np.isfinite(values)]
+    if v.size == 0:
+        return 0.0
+    s = np.sqrt(np.maximum(v, 0.0))
+    med = np.median(s)
+    mad = 1.4826 * np.median(np.abs(s - med))
+    if mad > 0:
+        s = np.clip(s, med - k * mad, med + k * mad)
+    # sqrt-scale clipping, back on the original scale; E[x] ~ mean(s)^2 + var(s)
+    return float(np.mean(s**2))
+
+
+class BaselineDetector(Detector):
+    name = "baseline"
+
+    def __init__(self, cfg: BaselineConfig | None = None, volume: VolumeGateConfig | None = None):
+        self.cfg = cfg or BaselineConfig()
+        self.volume = volume or VolumeGateConfig()
+
+    # ---------------------------------------------------------------------------------------------
+    def _fit(self, history: pd.DataFrame) -> None:
+        cfg = self.cfg
+        hist = history.sort_values("window_start")
+        ts = pd.to_datetime(hist["window_start"])
+        recent_mask = ts >= ts.iloc[-1] - pd.Timedelta(days=cfg.profile_days)
+        recent = hist.loc[recent_mask]
+        # Revenue is modelled in units of the brand's average order value (count-like scale).
+        purchases_sum = float(hist["purchases"].sum())
+        self.unit_price_ = float(hist["revenue"].sum()) / purchases_sum if purchases_sum > 0 else 1.0
+        if not np.isfinite(self.unit_price_) or self.unit_price_ <= 0:
+            self.unit_price_ = 1.0
+
+        counts = {s: self._count_values(hist, s) for s in COUNT_SIGNALS}
+        self.hod_profile_: Dict[str, np.ndarray] = {}
+        self.dow_factor_: Dict[str, np.ndarray] = {}
+        self.level_: Dict[str, float] = {}
+        for s in COUNT_SIGNALS:
+            self.hod_profile_[s], self.dow_factor_[s] = self._seasonal_profile(hist, counts[s], recent_mask)
+            self.level_[s] = 1.0
+            expected_hist = self._expected_counts(hist, s)
+            tail = ts >= ts.iloc[-1] - pd.Timedelta(days=cfg.level_days)
+            exp_sum = float(expected_hist[tail.to_numpy()].sum())
+            obs_sum = float(np.nansum(counts[s][tail.to_numpy()]))
+            # Re-level to the recent trend, shrunk towards 1 when the recent volume is small.
+            if exp_sum > 0:
+                self.level_[s] = (obs_sum + 10.0) / (exp_sum + 10.0)
+
+        self.rate_profile_: Dict[str, np.ndarray] = {}
+        for rate, (num, den) in RATE_SIGNALS.items():
+            k = recent[num].to_numpy(dtype=float)
+            n = recent[den].to_numpy(dtype=float)
+            hod = recent["hour_of_day"].to_numpy()
+            p_all = (np.nansum(k) + 0.5) / (np.nansum(n) + 1.0)
+            prior = 200.0  # pseudo-trials: hours with little data lean on the brand's overall rate
+            profile = np.empty(24)
+            for h in range(24):
+                m = hod == h
+                profile[h] = (np.nansum(k[m]) + prior * p_all) / (np.nansum(n[m]) + prior)
+            self.rate_profile_[rate] = np.clip(profile, 1e-6, 1 - 1e-6)
+
+        # Dispersion, fitted on the recent history with the model just built.
+        self.count_dispersion_: Dict[str, Tuple[float, float]] = {}
+        for s in COUNT_SIGNALS:
+            mu = self._expected_counts(recent, s)
+            self.count_dispersion_[s] = self._fit_count_dispersion(self._count_values(recent, s), mu)
+        self.rate_dispersion_: Dict[str, float] = {}
+        for rate, (num, den) in RATE_SIGNALS.items():
+            p = self.rate_profile_[rate][recent["hour_of_day"].to_numpy()]
+            self.rate_dispersion_[rate] = self._fit_rate_dispersion(
+                recent[num].to_numpy(dtype=float), recent[den].to_numpy(dtype=float), p
+            )
+
+    def _count_values(self, frame: pd.DataFrame, signal: str) -> np.ndarray:
+        values = frame[signal].to_numpy(dtype=float)
+        return values / self.unit_price_ if signal == "revenue" else values
+
+    def _seasonal_profile(self, hist: pd.DataFrame, values: np.ndarray, recent_mask) -> Tuple[np.ndarray, np.ndarray]:
+        k = self.cfg.winsor_sigma
+        hod = hist["hour_of_day"].to_numpy()
+        dow = hist["day_of_week"].to_numpy()
+        rmask = np.asarray(recent_mask)
+        # Day-of-week factor: each day's total relative to its surrounding week, robustly averaged.
+        days = pd.to_datetime(hist["window_start"]).dt.floor("D").to_numpy()
+        daily = pd.Series(values).groupby(days).sum()
+        weekly_mean = daily.rolling(7, center=True, min_periods=4).mean()
+        ratio = (daily / weekly_mean.replace(0, np.nan)).to_numpy()
+        day_dow = pd.DatetimeIndex(daily.index).dayofweek.to_numpy()
+        dow_factor = np.ones(7)
+        for d in range(7):
+            r = ratio[(day_dow == d) & np.isfinite(ratio)]
+            if r.size >= 2:
+                # shrink towards 1 with few weeks of evidence
+                dow_factor[d] = (np.median(r) * r.size + 1.0 * 2) / (r.size + 2)
+        dow_factor *= 7.0 / dow_factor.sum()
+        # Hour-of-day profile on the recent window, de-weekdayed.
+        adj = values / dow_factor[dow]
+        profile = np.array([_winsorised_mean(adj[rmask & (hod == h)], k) for h in range(24)])
+        return profile, dow_factor
+
+    def _expected_counts(self, frame: pd.DataFrame, signal: str) -> np.ndarray:
+        hod = frame["hour_of_day"].to_numpy()
+        dow = frame["day_of_week"].to_numpy()
+        return self.hod_profile_[signal][hod] * self.dow_factor_[signal][dow] * self.level_.get(signal, 1.0)
+
+    def _fit_count_dispersion(self, x: np.ndarray, mu: np.ndarray) -> Tuple[float, float]:
+        """Fit var = a*mu + phi*mu^2 (a >= 1: never below Poisson) on binned squared residuals."""
+        ok = np.isfinite(x) & np.isfinite(mu)
+        x, mu = x[ok], mu[ok]
+        if x.size < 24 or mu.max(initial=0) <= 0:
+            return 1.0, 0.0
+        r2 = (x - mu) ** 2
+        r2 = np.minimum(r2, np.quantile(r2, 0.98))  # past anomalies must not inflate the noise
+        bins = np.unique(np.quantile(mu, np.linspace(0, 1, 11)))
+        idx = np.clip(np.searchsorted(bins, mu, side="right") - 1, 0, max(len(bins) - 2, 0))
+        mb = np.array([mu[idx == i].mean() for i in np.unique(idx)])
+        vb = np.array([r2[idx == i].mean() for i in np.unique(idx)])
+        coef, _ = nnls(np.column_stack([mb, mb**2]), vb)
+        return max(float(coef[0]), 1.0), float(coef[1])
+
+    @staticmethod
+    def _fit_rate_dispersion(k: np.ndarray, n: np.ndarray, p: np.ndarray) -> float:
+        ok = np.isfinite(k) & np.isfinite(n) & (n > 1)
+        if ok.sum() < 24:
+            return 0.0
+        k, n, p = k[ok], n[ok], p[ok]
+        npq = n * p * (1 - p)
+        r2 = (k - n * p) ** 2
+        r2 = np.minimum(r2, np.quantile(r2, 0.98))
+        rho = (r2.sum() - npq.sum()) / max((npq * (n - 1)).sum(), 1e-12)
+        return float(np.clip(rho, 0.0, 0.5))
+
+    # ---------------------------------------------------------------------------------------------
+    def signal_z(self, frame: pd.DataFrame) -> Tuple[pd.DataFrame, pd.DataFrame]:
+        """Per-signal standardised deviations and expected values (both frames indexed like `frame`)."""
+        z = pd.DataFrame(index=frame.index)
+        expected = pd.DataFrame(index=frame.index)
+        expected_views = self._expected_counts(frame, "views")
+        gate = self.volume
+        for s in COUNT_SIGNALS:
+            mu = self._expected_counts(frame, s)
+            x = self._count_values(frame, s)
+            a, phi = self.count_dispersion_[s]
+            zs = (x - mu) / np.sqrt(a * np.maximum(mu, 0.5) + phi * mu**2)
+            # Below the volume gate a count signal cannot flag (its deviation is shrunk to |z| <= 1).
+            zs[mu < gate.min_expected_count] = np.clip(zs[mu < gate.min_expected_count], -1.0, 1.0)
+            z[s] = np.nan_to_num(zs, nan=0.0)
+            expected[s] = mu * self.unit_price_ if s == "revenue" else mu
+        for rate, (num, den) in RATE_SIGNALS.items():
+            p = self.rate_profile_[rate][frame["hour_of_day"].to_numpy()]
+            k = frame[num].to_numpy(dtype=float)
+            n = frame[den].to_numpy(dtype=float)
+            var = n * p * (1 - p) * (1 + np.maximum(n - 1, 0) * self.rate_dispersion_[rate])
+            with np.errstate(invalid="ignore", divide="ignore"):
+                zs = np.where(n > 0, (k - n * p) / np.sqrt(np.maximum(var, 1e-12)), 0.0)
+            # Rates on little traffic are noise, whatever the binomial says.
+            zs = np.where(expected_views < gate.min_expected_views_for_rates, np.clip(zs, -1.0, 1.0), zs)
+            z[rate] = np.nan_to_num(zs, nan=0.0)
+            expected[rate] = p
+        return z, expected
+
+    def _recent(self, history: pd.DataFrame) -> pd.DataFrame:
+        ts = pd.to_datetime(history["window_start"])
+        return history.loc[ts >= ts.iloc[-1] - pd.Timedelta(days=self.cfg.profile_days)]
+
+    def _fit_calibration(self, history: pd.DataFrame) -> None:
+        # One calibrator per signal: revenue's heavy tail must not discount a clean purchases signal.
+        z, _ = self.signal_z(self._recent(history))
+        self.signal_calibrators_ = {
+            s: TailCalibrator(min_tail_scale=2.0).fit(z[s].to_numpy() ** 2) for s in self._watched(z)
+        }
+
+    def _watched(self, z: pd.DataFrame) -> List[str]:
+        return [s for s in self.cfg.signals if s in z.columns]
+
+    def _raw(self, frame: pd.DataFrame) -> pd.DataFrame:
+        z, expected = self.signal_z(frame)
+        watched = self._watched(z)
+        out = pd.DataFrame(index=frame.index)
+        if not watched or not len(frame):
+            for col, value in (("raw_score", np.nan), ("signal", None), ("direction", np.nan), ("expected", np.nan)):
+                out[col] = value
+            return out
+        # Tail probability of each signal's squared z against its own history.
+        tail_p = np.column_stack(
+            [1.0 - self.signal_calibrators_[s].transform(z[s].to_numpy() ** 2) for s in watched]
+        )
+        tail_p = np.maximum(tail_p, 1e-300)
+        best = np.argmin(tail_p, axis=1)
+        rows = np.arange(len(frame))
+        # Bonferroni over the watched signals keeps the multiple-testing false alarms in check.
+        combined_p = np.minimum(1.0, tail_p[rows, best] * len(watched))
+        out["raw_score"] = -np.log10(combined_p)
+        out["signal"] = np.array(watched, dtype=object)[best]
+        out["direction"] = np.sign(z[watched].to_numpy()[rows, best])
+        out["expected"] = expected[watched].to_numpy()[rows, best]
+        return out
+
+    def _calibrate(self, raw: pd.DataFrame) -> np.ndarray:
+        return 1.0 - 10.0 ** (-raw["raw_score"].to_numpy(dtype=float))
+
+    def contributing_factors(self, frame: pd.DataFrame, min_abs_z: float = 3.0) -> List[List[str]]:
+        """Human-readable list of the signals that moved, strongest first, for each row."""
+        z, expected = self.signal_z(frame)
+        out: List[List[str]] = []
+        actual = {s: frame[s].to_numpy(dtype=float) for s in z.columns}
+        for i in range(len(frame)):
+            items = []
+            for s in z.columns:
+                zi = z[s].iat[i]
+                if abs(zi) >= min_abs_z:
+                    e = expected[s].iat[i]
+                    pct = (actual[s][i] - e) / e * 100 if e else float("nan")
+                    items.append((abs(zi), f"{s} {pct:+.0f}% vs expected (z={zi:+.1f})"))
+            out.append([text for _, text in sorted(items, reverse=True)])
+        return out
