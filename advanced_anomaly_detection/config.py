@@ -82,6 +82,16 @@ class BaselineConfig(_Section):
     level_days: int = Field(7, ge=1)
     # Residuals beyond this many robust sigmas are clipped when estimating the profile and dispersion.
     winsor_sigma: float = Field(4.0, gt=0)
+    # Evidence is also accumulated over these trailing windows (hours), so a moderate shift that lasts
+    # (a cart-rate drop of a few sigma an hour for six hours) is found, not only single extreme hours.
+    windows_hours: List[int] = Field(default_factory=lambda: [1, 3, 6])
+
+    @field_validator("windows_hours")
+    @classmethod
+    def _windows(cls, v: List[int]) -> List[int]:
+        if not v or any(h <= 0 for h in v):
+            raise ValueError(f"windows must be positive hours, got {v}")
+        return sorted(set(v))
 
 
 class ProphetConfig(_Section):
@@ -95,6 +105,8 @@ class ProphetConfig(_Section):
     interval_width: float = Field(0.95, gt=0, lt=1)
     # Fit on at most this many days of history (Prophet cost grows with length).
     history_days: int = Field(42, ge=7)
+    # Seed of NumPy's global RNG before Prophet samples (only used when uncertainty_samples > 0).
+    random_state: int = 0
 
 
 class IsolationForestConfig(_Section):
@@ -103,6 +115,10 @@ class IsolationForestConfig(_Section):
     max_samples: int = Field(256, ge=16)
     contamination: Literal["auto"] = "auto"
     random_state: int = 0
+    # Signals whose level, funnel rate and same-hour-yesterday / last-week deviations are features.
+    signals: List[Signal] = Field(
+        default_factory=lambda: ["views", "carts", "purchases", "revenue", "view_to_cart_rate", "cart_to_purchase_rate"]
+    )
 
 
 class ChangepointConfig(_Section):
@@ -115,6 +131,8 @@ class ChangepointConfig(_Section):
     penalty_factor: float = Field(3.0, gt=0)
     # Only the last N days of history are segmented (PELT is O(n) to O(n^2)).
     history_days: int = Field(28, ge=2)
+    # A breakpoint's score decays with this e-folding time (hours) after the hour the shift begins.
+    decay_hours: float = Field(6.0, gt=0)
 
 
 class LSTMConfig(_Section):
@@ -483,7 +501,7 @@ def _format_errors(err: ValidationError, source: str) -> str:
     lines = []
     for e in err.errors():
         key = ".".join(str(p) for p in e["loc"]) or "<root>"
-        msg = e["msg"]
+        msg = e["msg"].removeprefix("Value error, ")
         if e["type"] == "extra_forbidden":
             msg = "unknown key"
         lines.append(f"config key '{key}': {msg}")

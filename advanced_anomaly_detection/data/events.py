@@ -241,8 +241,9 @@ def add_dirt(
 ) -> Tuple[pd.DataFrame, Dict[str, int]]:
     """Add counted mess to clean events; returns (dirty events, {kind: rows affected or added}).
 
-    In-place edits (brand case/whitespace, bad price) keep the row's identity; added rows (null brand,
-    unparseable time) get a fresh session id; duplicates are exact copies of clean-time rows.
+    In-place edits (brand case/whitespace, bad price) keep the row's identity. Duplicates are exact
+    copies of (possibly edited) rows. Added rows (null brand, unparseable time) are copies of input
+    rows with that one defect and a fresh session id, so each kind is counted exactly once.
     """
     fractions = dict(DEFAULT_DIRT)
     fractions.update(dirt or {})
@@ -284,13 +285,13 @@ def add_dirt(
     report["duplicates"] = k
     # Extra events of unbranded products (null brand).
     k = count("null_brand")
-    extra_null = out.iloc[rng.choice(n, k, replace=False)].copy()
+    extra_null = events.iloc[rng.choice(n, k, replace=False)].copy()
     extra_null["brand"] = None
     extra_null["user_session"] = _fresh_sessions(rng, k)
     report["null_brand"] = k
     # Extra events whose time cannot be parsed.
     k = count("unparseable_time")
-    extra_time = out.iloc[rng.choice(n, k, replace=False)].copy()
+    extra_time = events.iloc[rng.choice(n, k, replace=False)].copy()
     bad_times = np.array(["", "not a date", "2019-13-45 25:61:00 UTC", "N/A"], dtype=object)
     extra_time["event_time"] = bad_times[rng.integers(0, len(bad_times), k)]
     extra_time["user_session"] = _fresh_sessions(rng, k)

@@ -194,36 +194,62 @@ class BaselineDetector(Detector):
         return history.loc[ts >= ts.iloc[-1] - pd.Timedelta(days=self.cfg.profile_days)]
 
     def _fit_calibration(self, history: pd.DataFrame) -> None:
-        # One calibrator per signal: revenue's heavy tail must not discount a clean purchases signal.
-        z, _ = self.signal_z(self._recent(history))
+        # One calibrator per signal and window: revenue's heavy tail must not discount a clean
+        # purchases signal, and 6-hour sums have their own spread.
+        recent = self._recent(history)
+        zw = self._windowed_z(self.signal_z(recent)[0])
         self.signal_calibrators_ = {
-            s: TailCalibrator(min_tail_scale=2.0).fit(z[s].to_numpy() ** 2) for s in self._watched(z)
+            key: TailCalibrator(min_tail_scale=2.0).fit(col.to_numpy() ** 2) for key, col in zw.items()
         }
+        # The last hours of history give the trailing windows of the first scored hours their context.
+        self.context_ = history.tail(max(self.cfg.windows_hours) - 1)
 
     def _watched(self, z: pd.DataFrame) -> List[str]:
         return [s for s in self.cfg.signals if s in z.columns]
 
+    def _windowed_z(self, z: pd.DataFrame) -> Dict[Tuple[str, int], pd.Series]:
+        """Stouffer sums of each watched signal's z over trailing windows: sum(z) / sqrt(k)."""
+        out = {}
+        for s in self._watched(z):
+            for k in self.cfg.windows_hours:
+                col = z[s] if k == 1 else z[s].rolling(k, min_periods=k).sum().fillna(0.0) / np.sqrt(k)
+                out[(s, k)] = col
+        return out
+
+    def _with_context(self, frame: pd.DataFrame) -> pd.DataFrame:
+        ctx = getattr(self, "context_", None)
+        if ctx is None or ctx.empty or frame.empty:
+            return frame
+        follows = pd.Timestamp(ctx["window_start"].iloc[-1]) + pd.Timedelta(hours=1) == pd.Timestamp(
+            frame["window_start"].iloc[0]
+        )
+        return pd.concat([ctx, frame]) if follows else frame
+
     def _raw(self, frame: pd.DataFrame) -> pd.DataFrame:
-        z, expected = self.signal_z(frame)
-        watched = self._watched(z)
+        full = self._with_context(frame)
+        n_ctx = len(full) - len(frame)
+        z_full, expected_full = self.signal_z(full)
+        zw = {key: col.to_numpy()[n_ctx:] for key, col in self._windowed_z(z_full).items()}
+        expected = expected_full.iloc[n_ctx:]
         out = pd.DataFrame(index=frame.index)
-        if not watched or not len(frame):
+        if not zw or not len(frame):
             for col, value in (("raw_score", np.nan), ("signal", None), ("direction", np.nan), ("expected", np.nan)):
                 out[col] = value
             return out
-        # Tail probability of each signal's squared z against its own history.
-        tail_p = np.column_stack(
-            [1.0 - self.signal_calibrators_[s].transform(z[s].to_numpy() ** 2) for s in watched]
-        )
+        keys = list(zw)
+        # Tail probability of each signal-window's squared z against its own history.
+        tail_p = np.column_stack([1.0 - self.signal_calibrators_[key].transform(zw[key] ** 2) for key in keys])
         tail_p = np.maximum(tail_p, 1e-300)
         best = np.argmin(tail_p, axis=1)
         rows = np.arange(len(frame))
-        # Bonferroni over the watched signals keeps the multiple-testing false alarms in check.
-        combined_p = np.minimum(1.0, tail_p[rows, best] * len(watched))
+        # Bonferroni over every signal-window tested keeps multiple-testing false alarms in check.
+        combined_p = np.minimum(1.0, tail_p[rows, best] * len(keys))
         out["raw_score"] = -np.log10(combined_p)
-        out["signal"] = np.array(watched, dtype=object)[best]
-        out["direction"] = np.sign(z[watched].to_numpy()[rows, best])
-        out["expected"] = expected[watched].to_numpy()[rows, best]
+        best_signal = np.array([keys[i][0] for i in best], dtype=object)
+        out["signal"] = best_signal
+        out["direction"] = np.sign(np.column_stack([zw[key] for key in keys])[rows, best])
+        col_idx = {c: i for i, c in enumerate(expected.columns)}
+        out["expected"] = expected.to_numpy()[rows, [col_idx[s] for s in best_signal]]
         return out
 
     def _calibrate(self, raw: pd.DataFrame) -> np.ndarray:

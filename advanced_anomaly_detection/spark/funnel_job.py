@@ -195,6 +195,7 @@ def run(
     output_path: str,
     start: Optional[dt.date] = None,
     end: Optional[dt.date] = None,
+    model_dir: Optional[str] = None,
     models: Optional[Dict[str, Any]] = None,
     model_version: Optional[str] = None,
 ) -> Dict[str, Any]:
@@ -214,7 +215,7 @@ def run(
     agg = checked.agg(
         F.count(F.lit(1)).alias("rows_read"),
         F.sum(in_scope.cast("long")).alias("rows_in_scored_dates"),
-        F.sum(F.col("_rates_inconsistent").cast("long")).alias("rates_recomputed"),
+        F.sum((F.col("_rates_inconsistent") & F.col("_reason").isNull()).cast("long")).alias("rates_recomputed"),
         *[F.sum((F.col("_reason") == r).cast("long")).alias(r) for r in QUARANTINE_REASONS],
         *[F.sum(((F.col("_reason") == r) & in_scope).cast("long")).alias(f"{r}__scored") for r in QUARANTINE_REASONS],
         F.countDistinct(F.when(F.col("_reason").isNull(), F.col("brand"))).alias("brands"),

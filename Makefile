@@ -1,0 +1,36 @@
+# advanced_anomaly_detection — everyday commands. Python 3.11 + Java 17 are the only prerequisites.
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+
+.PHONY: install demo test test-fast evaluate evaluate-compliance config-defaults clean
+
+$(STAMP): requirements_advanced.txt setup.py
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements_advanced.txt
+	$(PY) -m pip install --quiet --no-deps -e .
+	touch $(STAMP)
+
+install: $(STAMP)
+
+demo: install
+	$(PY) -m advanced_anomaly_detection.cli demo --workdir data_out/demo
+	$(PY) -m advanced_anomaly_detection.cli demo-compliance --workdir data_out/demo_compliance
+
+test: install
+	$(PY) -m pytest -q tests
+
+evaluate: install
+	$(PY) -m advanced_anomaly_detection.cli evaluate --brands 200 --history-days 56 --scored-days 14 --seed 7
+
+evaluate-compliance: install
+	$(PY) -m advanced_anomaly_detection.cli evaluate-compliance
+
+config-defaults: install
+	$(PY) -m advanced_anomaly_detection.cli config --defaults > config/defaults.yaml
+
+clean:
+	rm -rf data_out bench_out spark-warehouse metastore_db derby.log .pytest_cache build dist *.egg-info
+	find . -name __pycache__ -type d -prune -exec rm -rf {} +

@@ -1,0 +1,390 @@
+"""LSTM autoencoder: one global Keras model across brands; per-brand normalised windows.
+
+A window is `window_hours` consecutive hours x the configured signals (log1p counts; rates as the
+logit of the volume-shrunk rate), each normalised by the brand's own history median and IQR (std if
+the IQR is 0). The model (LSTM encoder -> Dense latent -> RepeatVector -> LSTM decoder ->
+TimeDistributed Dense) learns what a normal week of any brand looks like; a window it cannot
+reconstruct — a day whose daily cycle is gone, a collapse, a surge — has a large error.
+
+* `train_lstm(histories, cfg, seed)` samples `windows_per_brand` random windows per brand and trains
+  -> `LSTMModel`; `LSTMModel.save(dir)` / `LSTMModel.load(dir)` (Keras `.keras` file + metadata JSON,
+  local paths or anything `tf.io.gfile` reads, e.g. gs://); `get_cached_model(dir)` loads once per
+  Python worker.
+* `LSTMAutoencoderDetector(cfg, model)` per brand: fit keeps the brand's normalisation, the last
+  `window_hours - 1` hours as context and reference errors of history windows (every 6 h); score is
+  the reconstruction error of the window ending at each scored hour (one batched call), with the
+  last day of the window weighted up so that a fresh anomaly registers on the hour it happens.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any, Dict, Iterable, List, Optional, Tuple
+
+import numpy as np
+import pandas as pd
+
+from advanced_anomaly_detection import __version__
+from advanced_anomaly_detection.config import LSTMConfig
+from advanced_anomaly_detection.detectors import _funnel_signals as fs
+from advanced_anomaly_detection.detectors.base import CONSTANT_SERIES, FAILED, Detector
+
+log = logging.getLogger(__name__)
+
+MODEL_FILE = "model.keras"
+META_FILE = "metadata.json"
+# reference windows on history end every this many hours (cheap, and still ~90 per two weeks)
+REFERENCE_STRIDE_HOURS = 6
+# error weight of a timestep: 1 for the last 24 hours of the window, decaying before (e-folding 24 h)
+RECENT_HOURS = 24
+
+
+def _tf():
+    """Import TensorFlow quietly (and only when needed)."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    import tensorflow as tf
+
+    tf.get_logger().setLevel(logging.ERROR)
+    return tf
+
+
+def limit_tf_threads(threads: int = 1) -> bool:
+    """Pin TF to `threads` intra/inter-op threads (Spark workers: one core per task). Must run before
+    TF does any work; returns False when it is too late (the setting is then left as it is)."""
+    tf = _tf()
+    try:
+        tf.config.threading.set_intra_op_parallelism_threads(threads)
+        tf.config.threading.set_inter_op_parallelism_threads(threads)
+        return True
+    except RuntimeError:
+        return False
+
+
+# ------------------------------------------------------------------------------------------------
+# per-brand features
+# ------------------------------------------------------------------------------------------------
+@dataclass
+class BrandNormaliser:
+    """Per-brand transform: signals -> (hours x signals) float32 matrix around 0 with unit spread."""
+
+    signals: List[str]
+    priors: Dict[str, float] = field(default_factory=dict)
+    center: Optional[np.ndarray] = None
+    spread: Optional[np.ndarray] = None
+
+    @classmethod
+    def fit(cls, history: pd.DataFrame, signals: Iterable[str]) -> "BrandNormaliser":
+        signals = list(signals)
+        norm = cls(signals=signals, priors={s: fs.pooled_rate(history, s) for s in signals if fs.is_rate(s)})
+        raw = norm._transform(history)
+        center = np.nanmedian(raw, axis=0)
+        q75, q25 = np.nanpercentile(raw, [75, 25], axis=0)
+        spread = (q75 - q25) / 1.349
+        std = np.nanstd(raw, axis=0)
+        spread = np.where(spread > 1e-6, spread, np.where(std > 1e-6, std, 1.0))
+        norm.center = np.where(np.isfinite(center), center, 0.0)
+        norm.spread = np.where(np.isfinite(spread), spread, 1.0)
+        return norm
+
+    def _transform(self, frame: pd.DataFrame) -> np.ndarray:
+        return np.column_stack([fs.transformed(frame, s, self.priors.get(s)) for s in self.signals])
+
+    def transform(self, frame: pd.DataFrame) -> np.ndarray:
+        x = (self._transform(frame) - self.center) / self.spread
+        # unknown hours sit at the brand's median; clip so one absurd value cannot blow up the loss
+        return np.clip(np.where(np.isfinite(x), x, 0.0), -10.0, 10.0).astype("float32")
+
+    def inverse(self, x: np.ndarray) -> np.ndarray:
+        """Normalised values back to the signals' own scale (counts, revenue, rates)."""
+        t = np.asarray(x, dtype=float) * self.spread + self.center
+        out = np.empty_like(t)
+        for j, s in enumerate(self.signals):
+            out[:, j] = fs.expit(t[:, j]) if fs.is_rate(s) else np.maximum(np.expm1(t[:, j]), 0.0)
+        return out
+
+    def is_constant(self, frame: pd.DataFrame) -> bool:
+        raw = self._transform(frame)
+        return all(fs.is_constant(raw[:, j]) for j in range(raw.shape[1]))
+
+
+def _windows(x: np.ndarray, ends: np.ndarray, window: int) -> np.ndarray:
+    """Windows x[end-window+1 : end+1] for each end (ends >= window - 1)."""
+    idx = ends[:, None] + np.arange(-window + 1, 1)[None, :]
+    return x[idx]
+
+
+def _timestep_weights(window: int) -> np.ndarray:
+    age = np.arange(window)[::-1]  # 0 = last hour of the window
+    w = np.where(age < RECENT_HOURS, 1.0, np.exp(-(age - RECENT_HOURS + 1) / 24.0))
+    return (w / w.sum()).astype("float32")
+
+
+# ------------------------------------------------------------------------------------------------
+# the global model
+# ------------------------------------------------------------------------------------------------
+def build_autoencoder(window: int, n_features: int, units: int, latent_dim: int):
+    tf = _tf()
+    keras = tf.keras
+    inp = keras.Input(shape=(window, n_features), name="window")
+    h = keras.layers.LSTM(units, name="encoder")(inp)
+    z = keras.layers.Dense(latent_dim, name="latent")(h)
+    r = keras.layers.RepeatVector(window, name="repeat")(z)
+    d = keras.layers.LSTM(units, return_sequences=True, name="decoder")(r)
+    out = keras.layers.TimeDistributed(keras.layers.Dense(n_features), name="reconstruction")(d)
+    return keras.Model(inp, out, name="lstm_autoencoder")
+
+
+class LSTMModel:
+    """A trained autoencoder plus the metadata needed to use it safely (window, signals, versions)."""
+
+    def __init__(self, keras_model, metadata: Dict[str, Any]):
+        self.keras_model = keras_model
+        self.metadata = dict(metadata)
+        self._predict_fn = None
+
+    @property
+    def window(self) -> int:
+        return int(self.metadata["window_hours"])
+
+    @property
+    def signals(self) -> List[str]:
+        return list(self.metadata["signals"])
+
+    def reconstruct(self, windows: np.ndarray, batch_size: int = 1024) -> np.ndarray:
+        """Reconstructions of a (n, window, features) batch in graph mode (no Keras predict overhead)."""
+        tf = _tf()
+        if self._predict_fn is None:
+            model = self.keras_model
+            self._predict_fn = tf.function(lambda x: model(x, training=False), reduce_retracing=True)
+        out = [
+            self._predict_fn(tf.constant(windows[i : i + batch_size])).numpy()
+            for i in range(0, len(windows), batch_size)
+        ]
+        return np.concatenate(out) if out else np.zeros_like(windows)
+
+    def errors(self, windows: np.ndarray, return_reconstruction: bool = False):
+        """Per-window weighted mean squared reconstruction error (recent hours weigh more)."""
+        if len(windows) == 0:
+            return (np.zeros(0), windows) if return_reconstruction else np.zeros(0)
+        rec = self.reconstruct(windows)
+        w = _timestep_weights(windows.shape[1])
+        err = (((rec - windows) ** 2).mean(axis=2) * w[None, :]).sum(axis=1).astype(float)
+        return (err, rec) if return_reconstruction else err
+
+    # --- persistence ----------------------------------------------------------------------------
+    def save(self, directory: str) -> str:
+        tf = _tf()
+        gfile = tf.io.gfile
+        gfile.makedirs(directory)
+        with tempfile.TemporaryDirectory() as tmp:
+            local = os.path.join(tmp, MODEL_FILE)
+            self.keras_model.save(local)
+            gfile.copy(local, _join(directory, MODEL_FILE), overwrite=True)
+        with gfile.GFile(_join(directory, META_FILE), "w") as fh:
+            fh.write(json.dumps(self.metadata, indent=2, sort_keys=True))
+        return directory
+
+    @classmethod
+    def load(cls, directory: str) -> "LSTMModel":
+        tf = _tf()
+        gfile = tf.io.gfile
+        with gfile.GFile(_join(directory, META_FILE), "r") as fh:
+            metadata = json.loads(fh.read())
+        with tempfile.TemporaryDirectory() as tmp:
+            local = os.path.join(tmp, MODEL_FILE)
+            gfile.copy(_join(directory, MODEL_FILE), local, overwrite=True)
+            keras_model = tf.keras.models.load_model(local, compile=False)
+        model = cls(keras_model, metadata)
+        model.metadata["loaded_from"] = directory
+        return model
+
+    def __getstate__(self):
+        # Weights travel with the pickle (the model is small); the graph function is rebuilt lazily.
+        return {
+            "metadata": self.metadata,
+            "config": self.keras_model.get_config(),
+            "weights": self.keras_model.get_weights(),
+        }
+
+    def __setstate__(self, state):
+        tf = _tf()
+        model = tf.keras.Model.from_config(state["config"])
+        model.set_weights(state["weights"])
+        self.keras_model = model
+        self.metadata = state["metadata"]
+        self._predict_fn = None
+
+    def __repr__(self) -> str:
+        m = self.metadata
+        return f"LSTMModel(version={m.get('version')!r}, window={m.get('window_hours')}, signals={m.get('signals')})"
+
+
+def _join(directory: str, name: str) -> str:
+    return directory.rstrip("/") + "/" + name
+
+
+def config_hash(cfg: LSTMConfig) -> str:
+    payload = json.dumps(cfg.model_dump(mode="json"), sort_keys=True)
+    return hashlib.sha256(payload.encode()).hexdigest()[:12]
+
+
+def training_windows(
+    histories: Iterable[pd.DataFrame], cfg: LSTMConfig, seed: int = 0
+) -> Tuple[np.ndarray, int, Tuple[Optional[str], Optional[str]]]:
+    """Sampled normalised windows from every usable brand history -> (windows, brands used, date span)."""
+    rng = np.random.default_rng(seed)
+    w = cfg.window_hours
+    chunks, brands, first, last = [], 0, None, None
+    for hist in histories:
+        if len(hist) < w:
+            continue
+        norm = BrandNormaliser.fit(hist, cfg.signals)
+        if norm.is_constant(hist):
+            continue
+        x = norm.transform(hist)
+        n_possible = len(x) - w + 1
+        k = min(cfg.windows_per_brand, n_possible)
+        ends = rng.choice(n_possible, size=k, replace=False) + w - 1
+        chunks.append(_windows(x, np.sort(ends), w))
+        brands += 1
+        ts = pd.to_datetime(hist["window_start"])
+        first = ts.iloc[0] if first is None else min(first, ts.iloc[0])
+        last = ts.iloc[-1] if last is None else max(last, ts.iloc[-1])
+    if not chunks:
+        raise ValueError(f"no brand history of at least {w} hours with a non-constant signal to train on")
+    span = (None if first is None else str(first), None if last is None else str(last))
+    return np.concatenate(chunks).astype("float32"), brands, span
+
+
+def train_lstm(
+    histories: Iterable[pd.DataFrame],
+    cfg: LSTMConfig | None = None,
+    seed: Optional[int] = None,
+    config_digest: Optional[str] = None,
+    version: Optional[str] = None,
+) -> LSTMModel:
+    """Train the global autoencoder on `windows_per_brand` random windows of each brand history."""
+    cfg = cfg or LSTMConfig()
+    seed = cfg.random_state if seed is None else seed
+    started = time.time()
+    X, brands, span = training_windows(histories, cfg, seed)
+    tf = _tf()
+    keras = tf.keras
+    keras.utils.set_random_seed(seed)
+    model = build_autoencoder(cfg.window_hours, X.shape[2], cfg.units, cfg.latent_dim)
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate=cfg.learning_rate), loss="mse")
+    log.info("lstm: training on %d windows from %d brands (%d epochs)", len(X), brands, cfg.epochs)
+    hist = model.fit(X, X, epochs=cfg.epochs, batch_size=cfg.batch_size, shuffle=True, verbose=0)
+    losses = [float(v) for v in hist.history.get("loss", [])]
+    elapsed = time.time() - started
+    log.info("lstm: trained in %.1f s, loss %s", elapsed, ["%.4f" % v for v in losses])
+    metadata = {
+        "version": version or time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()),
+        "package_version": __version__,
+        "window_hours": cfg.window_hours,
+        "signals": list(cfg.signals),
+        "units": cfg.units,
+        "latent_dim": cfg.latent_dim,
+        "training_start": span[0],
+        "training_end": span[1],
+        "brands": brands,
+        "windows": int(len(X)),
+        "epochs": cfg.epochs,
+        "seed": seed,
+        "loss": losses,
+        "train_seconds": round(elapsed, 1),
+        "config_hash": config_digest or config_hash(cfg),
+        "tensorflow_version": tf.__version__,
+        "keras_version": keras.__version__ if hasattr(keras, "__version__") else tf.keras.__version__,
+    }
+    return LSTMModel(model, metadata)
+
+
+_CACHE: Dict[str, LSTMModel] = {}
+_CACHE_LOCK = threading.Lock()
+
+
+def get_cached_model(path: str, threads: Optional[int] = 1) -> LSTMModel:
+    """The model at `path`, loaded once per Python process (Spark worker) and reused."""
+    with _CACHE_LOCK:
+        model = _CACHE.get(path)
+        if model is None:
+            if threads:
+                limit_tf_threads(threads)
+            model = LSTMModel.load(path)
+            _CACHE[path] = model
+        return model
+
+
+# ------------------------------------------------------------------------------------------------
+# the detector
+# ------------------------------------------------------------------------------------------------
+class LSTMAutoencoderDetector(Detector):
+    name = "lstm"
+
+    def __init__(self, cfg: LSTMConfig | None = None, model: LSTMModel | str | None = None, **settings):
+        base = cfg.model_dump() if cfg is not None else {}
+        self.cfg = LSTMConfig(**{**base, **settings})
+        self.model = model  # an LSTMModel, or a directory to load it from (once per process)
+
+    @property
+    def min_history_hours(self) -> int:
+        # a full window of context plus a week of reference windows
+        return self.cfg.window_hours + 24 * 7
+
+    def _model(self) -> Optional[LSTMModel]:
+        if isinstance(self.model, str):
+            return get_cached_model(self.model)
+        return self.model
+
+    def _fit(self, history: pd.DataFrame) -> None:
+        model = self._model()
+        if model is None:
+            self._fail(FAILED, "no trained LSTM model given (train_lstm / LSTMModel.load)")
+            return
+        if model.window != self.cfg.window_hours or model.signals != list(self.cfg.signals):
+            self._fail(FAILED, f"model {model!r} does not match config (window {self.cfg.window_hours}, "
+                               f"signals {list(self.cfg.signals)})")
+            return
+        norm = BrandNormaliser.fit(history, model.signals)
+        if norm.is_constant(history):
+            self._fail(CONSTANT_SERIES, f"all of {model.signals} constant on history")
+            return
+        self.normaliser_ = norm
+        x = norm.transform(history)
+        w = model.window
+        ends = np.arange(len(x) - 1, w - 2, -REFERENCE_STRIDE_HOURS)[::-1]
+        self.history_raw_ = model.errors(_windows(x, ends, w))
+        self.context_ = x[-(w - 1):]
+
+    def _history_raw(self, history: pd.DataFrame) -> np.ndarray:
+        return self.history_raw_
+
+    def _raw(self, frame: pd.DataFrame) -> pd.DataFrame:
+        model = self._model()
+        x = np.vstack([self.context_, self.normaliser_.transform(frame)])
+        w = model.window
+        ends = np.arange(len(self.context_), len(x))
+        win = _windows(x, ends, w)
+        err, rec = model.errors(win, return_reconstruction=True)
+        # attribution: the signal reconstructed worst at the scored hour; expected = its reconstruction
+        obs, exp_n = win[:, -1, :], rec[:, -1, :]
+        dev = obs - exp_n
+        best = np.abs(dev).argmax(axis=1)
+        rows = np.arange(len(ends))
+        expected = self.normaliser_.inverse(exp_n)[rows, best]
+        return pd.DataFrame(
+            {
+                "raw_score": err,
+                "expected": expected,
+                "signal": np.asarray(model.signals, dtype=object)[best],
+                "direction": np.sign(dev[rows, best]),
+            },
+            index=frame.index,
+        )

@@ -1,0 +1,158 @@
+"""Prophet detector: per watched signal, a daily + weekly seasonal Prophet fit (MAP) on recent history.
+
+Counts and revenue are modelled on log1p; rates on the logit of the volume-shrunk rate (a rate on a
+handful of trials is pulled to the brand's pooled rate, so it barely moves the fit). The expected
+value is Prophet's yhat, back-transformed. The residual is standardised count-aware (see
+_funnel_signals.DeviationScale; its dispersion is fitted on the in-sample residuals), so a miss of 30
+views means a lot at 100 expected and little at 10,000. raw_score = max over signals of |z|.
+
+With ``uncertainty_samples > 0`` (Prophet's own default is 1000) the noise scale comes from Prophet's
+sampled predictive interval instead, on the transformed scale: slower (the sampling dominates run
+time) and not count-aware; kept so that a benchmark can compare against it.
+"""
+from __future__ import annotations
+
+import logging
+from typing import Dict, List
+
+import numpy as np
+import pandas as pd
+from scipy.stats import norm
+
+from advanced_anomaly_detection.config import ProphetConfig
+from advanced_anomaly_detection.detectors import _funnel_signals as fs
+from advanced_anomaly_detection.detectors.base import CONSTANT_SERIES, Detector
+
+log = logging.getLogger(__name__)
+
+
+def _quiet_prophet_logs() -> None:
+    """cmdstanpy adds an INFO stream handler on first use; pre-empt it and keep only warnings."""
+    for name in ("cmdstanpy", "prophet", "prophet.plot"):
+        lg = logging.getLogger(name)
+        if name == "cmdstanpy" and not lg.handlers:
+            lg.addHandler(logging.NullHandler())
+        lg.setLevel(logging.WARNING)
+        for h in lg.handlers:
+            h.setLevel(logging.WARNING)
+
+
+class ProphetDetector(Detector):
+    name = "prophet"
+    min_history_hours = 24 * 7
+
+    def __init__(self, cfg: ProphetConfig | None = None, **settings):
+        base = cfg.model_dump() if cfg is not None else {}
+        self.cfg = ProphetConfig(**{**base, **settings})
+
+    # ---------------------------------------------------------------------------------------------
+    def _fit(self, history: pd.DataFrame) -> None:
+        _quiet_prophet_logs()
+        from prophet import Prophet  # heavy; ImportError -> library_missing in the base class
+
+        _quiet_prophet_logs()
+        cfg = self.cfg
+        hist = _recent(history, cfg.history_days)
+        self.models_: Dict[str, object] = {}
+        self.scales_: Dict[str, fs.DeviationScale] = {}
+        self.priors_: Dict[str, float] = {}
+        self.interval_z_ = float(norm.ppf(0.5 + cfg.interval_width / 2.0))
+        ds = pd.to_datetime(hist["window_start"]).dt.tz_localize(None).to_numpy()
+        self.history_raw_: np.ndarray | None = None
+        per_signal_z: List[np.ndarray] = []
+        for signal in cfg.signals:
+            prior = fs.pooled_rate(hist, signal) if fs.is_rate(signal) else None
+            y = fs.transformed(hist, signal, prior)
+            if fs.is_constant(y):
+                log.debug("prophet: %s constant on history, not modelled", signal)
+                continue
+            model = Prophet(
+                growth="linear",
+                daily_seasonality=cfg.daily_seasonality,
+                weekly_seasonality=cfg.weekly_seasonality,
+                yearly_seasonality=False,
+                changepoint_prior_scale=cfg.changepoint_prior_scale,
+                interval_width=cfg.interval_width,
+                uncertainty_samples=cfg.uncertainty_samples,
+                mcmc_samples=0,
+            )
+            if cfg.uncertainty_samples:
+                np.random.seed(cfg.random_state)  # Prophet samples with the global NumPy RNG
+            model.fit(pd.DataFrame({"ds": ds, "y": y}))
+            self.models_[signal] = model
+            self.priors_[signal] = prior if prior is not None else np.nan
+            fc = self._forecast(signal, hist)
+            self.scales_[signal] = fs.DeviationScale.fit(signal, hist, fc["expected"])
+            per_signal_z.append(self._z(signal, hist, fc))
+        if not self.models_:
+            self._fail(CONSTANT_SERIES, f"all of {list(cfg.signals)} constant on history")
+            return
+        z = np.vstack(per_signal_z)
+        self.history_raw_ = _nanmax_abs(z)
+
+    def _history_raw(self, history: pd.DataFrame) -> np.ndarray:
+        return self.history_raw_  # in-sample residuals on the fitted window, computed in _fit
+
+    # ---------------------------------------------------------------------------------------------
+    def _forecast(self, signal: str, frame: pd.DataFrame) -> Dict[str, np.ndarray]:
+        model = self.models_[signal]
+        ds = pd.DataFrame({"ds": pd.to_datetime(frame["window_start"]).dt.tz_localize(None).to_numpy()})
+        if self.cfg.uncertainty_samples:
+            np.random.seed(self.cfg.random_state)
+        fc = model.predict(ds)
+        yhat = fc["yhat"].to_numpy(dtype=float)
+        out = {"yhat": yhat}
+        if fs.is_rate(signal):
+            out["expected"] = fs.expit(yhat)
+        else:
+            out["expected"] = np.maximum(np.expm1(yhat), 0.0)
+        if self.cfg.uncertainty_samples and "yhat_upper" in fc:
+            half = (fc["yhat_upper"].to_numpy(dtype=float) - fc["yhat_lower"].to_numpy(dtype=float)) / 2.0
+            out["sd_transformed"] = np.maximum(half / self.interval_z_, 1e-6)
+        return out
+
+    def _z(self, signal: str, frame: pd.DataFrame, fc: Dict[str, np.ndarray]) -> np.ndarray:
+        if "sd_transformed" in fc:  # Prophet's own (sampled) interval, on the transformed scale
+            y = fs.transformed(frame, signal, self.priors_[signal] if fs.is_rate(signal) else None)
+            return (y - fc["yhat"]) / fc["sd_transformed"]
+        return self.scales_[signal].z(frame, fc["expected"])
+
+    def _raw(self, frame: pd.DataFrame) -> pd.DataFrame:
+        signals = list(self.models_)
+        zs, expected = [], []
+        for signal in signals:
+            fc = self._forecast(signal, frame)
+            zs.append(self._z(signal, frame, fc))
+            expected.append(fc["expected"])
+        z = np.vstack(zs)
+        e = np.vstack(expected)
+        return _pick(frame.index, z, e, signals)
+
+
+def _recent(history: pd.DataFrame, days: int) -> pd.DataFrame:
+    ts = pd.to_datetime(history["window_start"])
+    return history.loc[ts > ts.iloc[-1] - pd.Timedelta(days=days)]
+
+
+def _nanmax_abs(z: np.ndarray) -> np.ndarray:
+    a = np.abs(z)
+    all_nan = np.all(~np.isfinite(a), axis=0)
+    return np.where(all_nan, np.nan, np.nanmax(np.where(np.isfinite(a), a, -np.inf), axis=0))
+
+
+def _pick(index: pd.Index, z: np.ndarray, expected: np.ndarray, signals: List[str]) -> pd.DataFrame:
+    """Per row: the signal with the largest |z| -> raw_score, signal, direction, expected."""
+    a = np.where(np.isfinite(z), np.abs(z), -np.inf)
+    best = np.argmax(a, axis=0)
+    cols = np.arange(z.shape[1])
+    raw = a[best, cols]
+    found = np.isfinite(raw)
+    return pd.DataFrame(
+        {
+            "raw_score": np.where(found, raw, np.nan),
+            "expected": np.where(found, expected[best, cols], np.nan),
+            "signal": np.where(found, np.asarray(signals, dtype=object)[best], None),
+            "direction": np.where(found, np.sign(z[best, cols]), np.nan),
+        },
+        index=index,
+    )
