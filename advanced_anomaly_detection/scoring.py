@@ -172,8 +172,7 @@ def assemble(target, baseline: BaselineDetector, scores: pd.DataFrame, outputs: 
         top = np.nan_to_num(cp) >= np.nanmax(scores.to_numpy(), axis=1)
         kind = np.where(top & (np.nan_to_num(cp) >= cfg.ensemble.detector_threshold), "changepoint", kind)
     out["anomaly_type"] = np.where(is_anomaly, kind, None)
-    factors = baseline.contributing_factors(target)
-    out["contributing_factors"] = [f if a else [] for f, a in zip(factors, is_anomaly)]
+    out["contributing_factors"] = baseline.contributing_factors(target, is_anomaly)
     revenue_delta = target["revenue"].to_numpy(dtype=float) - out["expected_revenue"].to_numpy()
     lost_purchases = np.maximum(out["expected_purchases"].to_numpy() - target["purchases"].to_numpy(dtype=float), 0.0)
     out["estimated_revenue_impact"] = np.where(is_anomaly, np.round(revenue_delta, 2), np.nan)

@@ -3,7 +3,8 @@
     python jobs/build_gold_funnel.py --raw data/raw_events --output-root data/lake [--start D --end D]
     spark-submit jobs/build_gold_funnel.py --raw gs://bucket/raw --output-root gs://bucket/lake
 
-Prints the run summary as JSON; exits 2 with a one-line message on a user error (bad arguments,
+Prints the run summary as JSON on stdout (and to --summary-json FILE: spark-submit merges the
+driver's stderr logs into stdout); exits 2 with a one-line message on a user error (bad arguments,
 missing input, missing columns, bad config).
 """
 from __future__ import annotations
@@ -32,6 +33,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--start", help="first event date to build (YYYY-MM-DD); default: all")
     p.add_argument("--end", help="last event date to build (YYYY-MM-DD, inclusive); default: all")
     p.add_argument("--config", help="override YAML config (Spark settings)")
+    p.add_argument("--summary-json", help="also write the run summary to this local file")
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override one config key")
     p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     return p.parse_args(argv)
@@ -60,7 +62,11 @@ def main(argv=None) -> int:
         message = " ".join(line.strip() for line in str(exc).splitlines() if line.strip())
         print(f"build_gold_funnel: error: {message}", file=sys.stderr)
         return 2
-    print(json.dumps(summary, indent=2, default=str))
+    text = json.dumps(summary, indent=2, default=str)
+    if args.summary_json:
+        with open(args.summary_json, "w") as fh:
+            fh.write(text + "\n")
+    print(text)
     return 0
 
 

@@ -13,3 +13,10 @@ from advanced_anomaly_detection.data.synthetic import (  # noqa: F401
     write_gold_parquet,
     write_labels,
 )
+from advanced_anomaly_detection.data.events import (  # noqa: F401,E402
+    EVENT_COLUMNS,
+    add_dirt,
+    expand_events,
+    generate_events,
+    write_events_csv,
+)

@@ -144,7 +144,8 @@ def expand_events(sim: HourlySimulation, seed: int = 0) -> pd.DataFrame:
     prod_id = 1_000_000 + rng.choice(len(prod_brand) * 50, len(prod_brand), replace=False).astype(np.int64)
     brand_cats = rng.integers(0, len(_CATEGORY_CODES), size=(n_b, 2))
     prod_cat = brand_cats[prod_brand, rng.integers(0, 2, len(prod_brand))]
-    cat_ids = 2_053_013_552_000_000_000 + rng.choice(10_000_000, len(_CATEGORY_CODES), replace=False).astype(np.int64) * 97
+    cat_draw = rng.choice(10_000_000, len(_CATEGORY_CODES), replace=False).astype(np.int64)
+    cat_ids = 2_053_013_552_000_000_000 + cat_draw * 97
     code_missing = rng.random(len(prod_brand)) < 0.15  # as in REES46, many products have no category code
 
     # --- one row per view
@@ -186,7 +187,9 @@ def expand_events(sim: HourlySimulation, seed: int = 0) -> pd.DataFrame:
         raise AssertionError("session does not fit in its hour")
 
     # --- assemble: views, carts, removes, purchases (index into view rows)
-    idx = np.concatenate([np.arange(n_views), np.flatnonzero(carted), np.flatnonzero(removed), np.flatnonzero(purchased)])
+    idx = np.concatenate(
+        [np.arange(n_views), np.flatnonzero(carted), np.flatnonzero(removed), np.flatnonzero(purchased)]
+    )
     etype = np.concatenate(
         [
             np.zeros(n_views, np.int8),
@@ -211,14 +214,7 @@ def expand_events(sim: HourlySimulation, seed: int = 0) -> pd.DataFrame:
     codes[code_missing[prod]] = None
 
     users = 512_000_000 + rng.integers(0, max(1000, n_sess // 3), n_sess)
-    raw = rng.integers(0, 256, size=(n_sess, 16), dtype=np.uint8)
-    raw[:, 6] = (raw[:, 6] & 0x0F) | 0x40  # uuid4 version/variant bits
-    raw[:, 8] = (raw[:, 8] & 0x3F) | 0x80
-    hexes = raw.tobytes().hex()
-    session_ids = np.array(
-        [f"{h[0:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:32]}" for h in (hexes[i * 32 : (i + 1) * 32] for i in range(n_sess))],
-        dtype=object,
-    )
+    session_ids = _fresh_sessions(rng, n_sess)
     ev_sess = sess_of[idx]
     events = pd.DataFrame(
         {
@@ -302,11 +298,13 @@ def add_dirt(
 
 
 def _fresh_sessions(rng: np.random.Generator, k: int) -> np.ndarray:
-    raw = rng.integers(0, 256, size=(k, 16), dtype=np.uint8).tobytes().hex()
-    return np.array(
-        [f"{h[0:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:32]}" for h in (raw[i * 32 : (i + 1) * 32] for i in range(k))],
-        dtype=object,
-    )
+    """k random uuid4-formatted session ids (deterministic by the generator's state)."""
+    raw = rng.integers(0, 256, size=(k, 16), dtype=np.uint8)
+    raw[:, 6] = (raw[:, 6] & 0x0F) | 0x40  # uuid4 version/variant bits
+    raw[:, 8] = (raw[:, 8] & 0x3F) | 0x80
+    hexes = raw.tobytes().hex()
+    chunks = (hexes[i * 32 : (i + 1) * 32] for i in range(k))
+    return np.array([f"{h[0:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:32]}" for h in chunks], dtype=object)
 
 
 def write_events_csv(events: pd.DataFrame, path: Union[str, Path], rows_per_file: int = 500_000) -> Path:

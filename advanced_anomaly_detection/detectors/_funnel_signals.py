@@ -9,6 +9,8 @@ Signals are read from the counts, never trusted from precomputed rate columns: a
 * rates are shrunk towards the brand's pooled rate with a pseudo-count prior before any transform
   (a rate on tiny volume is noise), and deviations are binomial z-scores with a beta-binomial
   over-dispersion ``n p (1-p) (1 + (n-1) rho)``.
+* count misses get a continuity correction (the first half unit is no evidence), which keeps sparse
+  series (0 or 1 purchase an hour) from producing 3-sigma "events" out of single purchases.
 
 The dispersion parameters are fitted so that the median squared z on history equals the chi-square(1)
 median: robust to the outliers we are looking for, and a misfitting expected value widens the noise
@@ -158,6 +160,21 @@ class DeviationScale:
         mu = np.maximum(e, 0.0)
         return np.sqrt(self.unit * np.maximum(mu, 0.5) + d * mu**2)
 
+    def sensitivity(self, frame: pd.DataFrame, expected: np.ndarray) -> np.ndarray:
+        """d z / d delta for a relative change delta of the signal (z moves by about delta times this):
+        how much evidence an hour carries about a multiplicative shift (0 where nothing happens)."""
+        e = np.asarray(expected, dtype=float)
+        if is_rate(self.signal):
+            _, n = rate_parts(frame, self.signal)
+            n = np.where(np.isfinite(n), n, 0.0)
+            p = np.clip(e, 1e-6, 1 - 1e-6)
+            var = n * p * (1 - p) * (1.0 + np.maximum(n - 1.0, 0.0) * self.dispersion)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                out = np.where(n > 0, n * p / np.sqrt(var), 0.0)
+            return np.where(np.isfinite(out), out, 0.0)
+        mu = np.maximum(np.where(np.isfinite(e), e, 0.0), 0.0)
+        return mu / self.sd(mu)
+
     def z(self, frame: pd.DataFrame, expected: np.ndarray, d: Optional[float] = None) -> np.ndarray:
         d = self.dispersion if d is None else d
         e = np.asarray(expected, dtype=float)
@@ -166,10 +183,19 @@ class DeviationScale:
             p = np.clip(e, 1e-6, 1 - 1e-6)
             var = n * p * (1 - p) * (1.0 + np.maximum(n - 1.0, 0.0) * d)
             with np.errstate(divide="ignore", invalid="ignore"):
-                z = (k - n * p) / np.sqrt(var)
+                z = _continuity(k - n * p) / np.sqrt(var)
             return np.where(np.isfinite(n) & (n == 0), 0.0, z)
         y = counts_of(frame, self.signal)
-        return (y - np.maximum(e, 0.0)) / self.sd(e, d=d)
+        miss = y - np.maximum(e, 0.0)
+        if self.signal != "revenue":  # revenue is not a count
+            miss = _continuity(miss)
+        return miss / self.sd(e, d=d)
+
+
+def _continuity(miss: np.ndarray) -> np.ndarray:
+    """Yates-style continuity correction: a count cannot miss by less than a whole unit, so the first
+    half unit is no evidence (1 purchase where 0.1 were expected is not a 3-sigma event)."""
+    return np.sign(miss) * np.maximum(np.abs(miss) - 0.5, 0.0)
 
 
 def hour_features(frame: pd.DataFrame) -> Dict[str, np.ndarray]:

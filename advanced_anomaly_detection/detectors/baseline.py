@@ -111,7 +111,7 @@ class BaselineDetector(Detector):
         dow = hist["day_of_week"].to_numpy()
         rmask = np.asarray(recent_mask)
         # Day-of-week factor: each day's total relative to its surrounding week, robustly averaged.
-        days = pd.to_datetime(hist["window_start"]).dt.floor("D").to_numpy()
+        days = hist["window_start"].to_numpy().astype("datetime64[D]")
         daily = pd.Series(values).groupby(days).sum()
         weekly_mean = daily.rolling(7, center=True, min_periods=4).mean()
         ratio = (daily / weekly_mean.replace(0, np.nan)).to_numpy()
@@ -163,31 +163,32 @@ class BaselineDetector(Detector):
     # ---------------------------------------------------------------------------------------------
     def signal_z(self, frame: pd.DataFrame) -> Tuple[pd.DataFrame, pd.DataFrame]:
         """Per-signal standardised deviations and expected values (both frames indexed like `frame`)."""
-        z = pd.DataFrame(index=frame.index)
-        expected = pd.DataFrame(index=frame.index)
-        expected_views = self._expected_counts(frame, "views")
+        z: Dict[str, np.ndarray] = {}
+        expected: Dict[str, np.ndarray] = {}
+        hod = frame["hour_of_day"].to_numpy()
+        dow = frame["day_of_week"].to_numpy()
         gate = self.volume
         for s in COUNT_SIGNALS:
-            mu = self._expected_counts(frame, s)
+            mu = self.hod_profile_[s][hod] * self.dow_factor_[s][dow] * self.level_.get(s, 1.0)
             x = self._count_values(frame, s)
             a, phi = self.count_dispersion_[s]
             zs = (x - mu) / np.sqrt(a * np.maximum(mu, 0.5) + phi * mu**2)
             # Below the volume gate a count signal cannot flag (its deviation is shrunk to |z| <= 1).
-            zs[mu < gate.min_expected_count] = np.clip(zs[mu < gate.min_expected_count], -1.0, 1.0)
+            zs = np.where(mu < gate.min_expected_count, np.clip(zs, -1.0, 1.0), zs)
             z[s] = np.nan_to_num(zs, nan=0.0)
             expected[s] = mu * self.unit_price_ if s == "revenue" else mu
         for rate, (num, den) in RATE_SIGNALS.items():
-            p = self.rate_profile_[rate][frame["hour_of_day"].to_numpy()]
+            p = self.rate_profile_[rate][hod]
             k = frame[num].to_numpy(dtype=float)
             n = frame[den].to_numpy(dtype=float)
             var = n * p * (1 - p) * (1 + np.maximum(n - 1, 0) * self.rate_dispersion_[rate])
             with np.errstate(invalid="ignore", divide="ignore"):
                 zs = np.where(n > 0, (k - n * p) / np.sqrt(np.maximum(var, 1e-12)), 0.0)
             # Rates on little traffic are noise, whatever the binomial says.
-            zs = np.where(expected_views < gate.min_expected_views_for_rates, np.clip(zs, -1.0, 1.0), zs)
+            zs = np.where(expected["views"] < gate.min_expected_views_for_rates, np.clip(zs, -1.0, 1.0), zs)
             z[rate] = np.nan_to_num(zs, nan=0.0)
             expected[rate] = p
-        return z, expected
+        return pd.DataFrame(z, index=frame.index), pd.DataFrame(expected, index=frame.index)
 
     def _recent(self, history: pd.DataFrame) -> pd.DataFrame:
         ts = pd.to_datetime(history["window_start"])
@@ -255,18 +256,20 @@ class BaselineDetector(Detector):
     def _calibrate(self, raw: pd.DataFrame) -> np.ndarray:
         return 1.0 - 10.0 ** (-raw["raw_score"].to_numpy(dtype=float))
 
-    def contributing_factors(self, frame: pd.DataFrame, min_abs_z: float = 3.0) -> List[List[str]]:
-        """Human-readable list of the signals that moved, strongest first, for each row."""
+    def contributing_factors(self, frame: pd.DataFrame, rows: np.ndarray, min_abs_z: float = 3.0) -> List[List[str]]:
+        """For each selected row: the signals that moved (|z| >= min_abs_z), strongest first."""
         z, expected = self.signal_z(frame)
-        out: List[List[str]] = []
-        actual = {s: frame[s].to_numpy(dtype=float) for s in z.columns}
-        for i in range(len(frame)):
+        zv, ev = z.to_numpy(), expected.to_numpy()
+        actual = frame[list(z.columns)].to_numpy(dtype=float)
+        names = list(z.columns)
+        out: List[List[str]] = [[] for _ in range(len(frame))]
+        for i in np.flatnonzero(rows):
+            order = np.argsort(-np.abs(zv[i]))
             items = []
-            for s in z.columns:
-                zi = z[s].iat[i]
-                if abs(zi) >= min_abs_z:
-                    e = expected[s].iat[i]
-                    pct = (actual[s][i] - e) / e * 100 if e else float("nan")
-                    items.append((abs(zi), f"{s} {pct:+.0f}% vs expected (z={zi:+.1f})"))
-            out.append([text for _, text in sorted(items, reverse=True)])
+            for j in order:
+                if abs(zv[i, j]) < min_abs_z:
+                    break
+                pct = (actual[i, j] - ev[i, j]) / ev[i, j] * 100 if ev[i, j] else float("nan")
+                items.append(f"{names[j]} {pct:+.0f}% vs expected (z={zv[i, j]:+.1f})")
+            out[i] = items
         return out

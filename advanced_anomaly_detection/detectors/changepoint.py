@@ -29,6 +29,9 @@ from advanced_anomaly_detection.detectors import _funnel_signals as fs
 from advanced_anomaly_detection.detectors.base import CONSTANT_SERIES, Detector
 
 
+REFERENCE_SPAN = 3
+
+
 class ChangepointDetector(Detector):
     name = "changepoint"
     min_history_hours = 24 * 7
@@ -53,11 +56,16 @@ class ChangepointDetector(Detector):
         for s in self.signals_:
             self.profiles_[s] = _fit_profile(hist, s)
             self.scales_[s] = fs.DeviationScale.fit(s, hist, self._expected(hist, s))
-        z = self._zmatrix(hist)
-        self.sd_ = _robust_sd(z)
-        self.context_z_ = z
+        # Calibration reference: up to REFERENCE_SPAN x history_days of history, segmented on its own
+        # and scored like the scored hours (more reference hours -> a 0.999 that means 1 in 1000).
+        ref = history.loc[ts > ts.iloc[-1] - pd.Timedelta(days=REFERENCE_SPAN * cfg.history_days)]
+        ref = ref.reset_index(drop=True)
+        z_ref, s_ref = self._zmatrix(ref)
+        self.sd_ = _robust_sd(z_ref[-len(hist):])
+        self.context_z_ = z_ref[-len(hist):]
+        self.context_s_ = s_ref[-len(hist):]
         self.context_ = hist
-        raw, *_ = self._segment_scores(z, hist)
+        raw, *_ = self._segment_scores(z_ref, s_ref, ref)
         self.history_raw_ = raw
 
     def _history_raw(self, history: pd.DataFrame) -> np.ndarray:
@@ -65,9 +73,11 @@ class ChangepointDetector(Detector):
 
     def _raw(self, frame: pd.DataFrame) -> pd.DataFrame:
         fr = frame.reset_index(drop=True)
-        z = np.vstack([self.context_z_, self._zmatrix(fr)])
+        z_new, s_new = self._zmatrix(fr)
+        z = np.vstack([self.context_z_, z_new])
+        sens = np.vstack([self.context_s_, s_new])
         both = pd.concat([self.context_, fr], ignore_index=True)
-        raw, sig, direction, expected = self._segment_scores(z, both)
+        raw, sig, direction, expected = self._segment_scores(z, sens, both)
         m = len(fr)
         return pd.DataFrame(
             {"raw_score": raw[-m:], "signal": sig[-m:], "direction": direction[-m:], "expected": expected[-m:]},
@@ -82,9 +92,15 @@ class ChangepointDetector(Detector):
             return prof["hod"][t["hour_of_day"]]
         return np.expm1(prof["hod"][t["hour_of_day"]] + prof["dow"][t["day_of_week"]])
 
-    def _zmatrix(self, frame: pd.DataFrame) -> np.ndarray:
-        cols = [self.scales_[s].z(frame, self._expected(frame, s)) for s in self.signals_]
-        return np.column_stack(cols)
+    def _zmatrix(self, frame: pd.DataFrame) -> Tuple[np.ndarray, np.ndarray]:
+        """(z, sensitivity) matrices, hours x signals: count-aware deviations from the seasonal
+        expectation, and how far each hour's z moves per unit relative shift."""
+        zs, ss = [], []
+        for s in self.signals_:
+            e = self._expected(frame, s)
+            zs.append(self.scales_[s].z(frame, e))
+            ss.append(self.scales_[s].sensitivity(frame, e))
+        return np.column_stack(zs), np.column_stack(ss)
 
     def _breakpoints(self, signal: np.ndarray) -> List[int]:
         import ruptures as rpt
@@ -103,12 +119,13 @@ class ChangepointDetector(Detector):
             algo = rpt.Pelt(model=cfg.model, min_size=cfg.min_size, jump=cfg.jump)
         return [int(b) for b in algo.fit(signal).predict(pen=pen)]
 
-    def _segment_scores(self, z: np.ndarray, frame: pd.DataFrame) -> Tuple[np.ndarray, ...]:
+    def _segment_scores(self, z: np.ndarray, sens: np.ndarray, frame: pd.DataFrame) -> Tuple[np.ndarray, ...]:
         """Per-hour raw score, signal, direction and expected for a z-matrix (rows = hours)."""
         cfg = self.cfg
         n, d = z.shape
         zf = np.where(np.isfinite(z), z, 0.0) / self.sd_
-        bkps = self._breakpoints(zf)
+        sf = np.where(np.isfinite(z), sens, 0.0) / self.sd_
+        bkps = _refine(zf, sf, self._breakpoints(zf), cfg.min_size)
         starts = [0] + bkps[:-1]
         raw = np.zeros(n)
         best = np.full(n, -1, dtype=int)
@@ -132,7 +149,7 @@ class ChangepointDetector(Detector):
             delta = after.mean(axis=0) - before.mean(axis=0)
             resid = np.vstack([before - np.median(before, axis=0), after - np.median(after, axis=0)])
             sd = 1.4826 * np.median(np.abs(resid), axis=0)
-            sd = np.maximum(sd, 0.5)  # in units of the series' sd: never trust a segment calmer than half of it
+            sd = np.maximum(sd, 1.0)  # a segment is never calmer than the count noise (sparse data: MAD ~ 0)
             effect = np.abs(delta) / sd
             j = int(np.argmax(effect))
             seg = hours[b:e]
@@ -157,6 +174,36 @@ class ChangepointDetector(Detector):
             shifted = e0 + pre_level[rows] * self.sd_[j] * sd
             expected[rows] = np.clip(shifted, 0.0, 1.0) if fs.is_rate(s) else np.maximum(shifted, 0.0)
         return raw, signals, direction, expected
+
+
+def _refine(z: np.ndarray, sens: np.ndarray, bkps: List[int], min_size: int) -> List[int]:
+    """Move each breakpoint to where a multiplicative shift fits best (within 2 * min_size hours).
+
+    In z-space a relative shift delta shows as z ~ delta * sens (sens grows with volume), a ramp rather
+    than a step, so the l2 segmentation tends to place the break where volume picks up rather than
+    where the shift began. Per candidate c between the neighbouring breakpoints, the gain of fitting
+    z = delta * sens separately before and after c is sum over signals of
+    (sum z*s)^2 / sum s^2 on each side; the best c wins.
+    """
+    if len(bkps) < 2:
+        return bkps
+    zs = np.vstack([np.zeros((1, z.shape[1])), np.cumsum(z * sens, axis=0)])
+    ss = np.vstack([np.zeros((1, z.shape[1])), np.cumsum(sens * sens, axis=0)])
+    out = list(bkps)
+    reach = 2 * min_size
+    for i in range(len(out) - 1):
+        lo_seg = out[i - 1] if i > 0 else 0
+        hi_seg = out[i + 1]
+        b = out[i]
+        cand = np.arange(max(lo_seg + min_size, b - reach), min(hi_seg - min_size, b + reach) + 1)
+        if cand.size <= 1:
+            continue
+        with np.errstate(divide="ignore", invalid="ignore"):
+            pre = (zs[cand] - zs[lo_seg]) ** 2 / (ss[cand] - ss[lo_seg])
+            post = (zs[hi_seg] - zs[cand]) ** 2 / (ss[hi_seg] - ss[cand])
+        gain = np.where(np.isfinite(pre), pre, 0.0).sum(axis=1) + np.where(np.isfinite(post), post, 0.0).sum(axis=1)
+        out[i] = int(cand[int(np.argmax(gain))])
+    return out
 
 
 def _fit_profile(hist: pd.DataFrame, signal: str) -> Dict[str, np.ndarray]:
@@ -184,7 +231,9 @@ def _fit_profile(hist: pd.DataFrame, signal: str) -> Dict[str, np.ndarray]:
 
 
 def _robust_sd(z: np.ndarray) -> np.ndarray:
-    """Per-column noise sd from first differences (insensitive to level shifts); floor 1e-3."""
+    """Per-column noise sd from first differences (insensitive to level shifts), at least 1: the
+    z-series are already scaled by their count noise, and on sparse counts (mostly 0 purchases) a
+    MAD collapses and would turn every single purchase into a huge deviation."""
     zf = np.where(np.isfinite(z), z, 0.0)
     diff = np.diff(zf, axis=0)
     if diff.shape[0] == 0:
@@ -192,4 +241,4 @@ def _robust_sd(z: np.ndarray) -> np.ndarray:
     sd = 1.4826 * np.median(np.abs(diff - np.median(diff, axis=0)), axis=0) / np.sqrt(2.0)
     fallback = np.std(zf, axis=0)
     sd = np.where(sd > 1e-6, sd, np.where(fallback > 1e-6, fallback, 1.0))
-    return np.maximum(sd, 1e-3)
+    return np.maximum(sd, 1.0)

@@ -11,7 +11,7 @@ reconstruct — a day whose daily cycle is gone, a collapse, a surge — has a l
   local paths or anything `tf.io.gfile` reads, e.g. gs://); `get_cached_model(dir)` loads once per
   Python worker.
 * `LSTMAutoencoderDetector(cfg, model)` per brand: fit keeps the brand's normalisation, the last
-  `window_hours - 1` hours as context and reference errors of history windows (every 6 h); score is
+  `window_hours - 1` hours as context and reference errors of ~720 history windows; score is
   the reconstruction error of the window ending at each scored hour (one batched call), with the
   last day of the window weighted up so that a fresh anomaly registers on the hour it happens.
 """
@@ -39,8 +39,9 @@ log = logging.getLogger(__name__)
 
 MODEL_FILE = "model.keras"
 META_FILE = "metadata.json"
-# reference windows on history end every this many hours (cheap, and still ~90 per two weeks)
-REFERENCE_STRIDE_HOURS = 6
+# about this many reference windows per brand (every hour on short histories, every 2-3 hours on
+# 90 days): enough that a calibrated 0.999 is a real 1-in-1000, cheap enough to score in one call
+REFERENCE_WINDOWS = 720
 # error weight of a timestep: 1 for the last 24 hours of the window, decaying before (e-folding 24 h)
 RECENT_HOURS = 24
 
@@ -100,6 +101,10 @@ class BrandNormaliser:
         # unknown hours sit at the brand's median; clip so one absurd value cannot blow up the loss
         return np.clip(np.where(np.isfinite(x), x, 0.0), -10.0, 10.0).astype("float32")
 
+    def matrix(self, frame: pd.DataFrame) -> np.ndarray:
+        """Model input rows: normalised signals, then the clock features."""
+        return np.hstack([self.transform(frame), clock_features(frame)])
+
     def inverse(self, x: np.ndarray) -> np.ndarray:
         """Normalised values back to the signals' own scale (counts, revenue, rates)."""
         t = np.asarray(x, dtype=float) * self.spread + self.center
@@ -129,15 +134,34 @@ def _timestep_weights(window: int) -> np.ndarray:
 # the global model
 # ------------------------------------------------------------------------------------------------
 def build_autoencoder(window: int, n_features: int, units: int, latent_dim: int):
+    """values (window x features) + clock (window x 4: hour / weekday sin, cos) -> reconstructed values.
+
+    The decoder sees the clock of every timestep next to the repeated latent code, so it only has to
+    learn "what this brand looks like at this hour", not to generate the daily cycle from a constant
+    input (which an LSTM learns slowly); the latent code carries the brand's level and shape.
+    """
     tf = _tf()
     keras = tf.keras
-    inp = keras.Input(shape=(window, n_features), name="window")
-    h = keras.layers.LSTM(units, name="encoder")(inp)
+    values = keras.Input(shape=(window, n_features), name="values")
+    clock = keras.Input(shape=(window, N_CLOCK), name="clock")
+    enc_in = keras.layers.Concatenate(name="encoder_input")([values, clock])
+    h = keras.layers.LSTM(units, name="encoder")(enc_in)
     z = keras.layers.Dense(latent_dim, name="latent")(h)
     r = keras.layers.RepeatVector(window, name="repeat")(z)
-    d = keras.layers.LSTM(units, return_sequences=True, name="decoder")(r)
+    dec_in = keras.layers.Concatenate(name="decoder_input")([r, clock])
+    d = keras.layers.LSTM(units, return_sequences=True, name="decoder")(dec_in)
     out = keras.layers.TimeDistributed(keras.layers.Dense(n_features), name="reconstruction")(d)
-    return keras.Model(inp, out, name="lstm_autoencoder")
+    return keras.Model([values, clock], out, name="lstm_autoencoder")
+
+
+N_CLOCK = 4
+
+
+def clock_features(frame: pd.DataFrame) -> np.ndarray:
+    t = fs.hour_features(frame)
+    a = 2 * np.pi * t["hour_of_day"] / 24.0
+    b = 2 * np.pi * t["day_of_week"] / 7.0
+    return np.column_stack([np.sin(a), np.cos(a), np.sin(b), np.cos(b)]).astype("float32")
 
 
 class LSTMModel:
@@ -157,24 +181,36 @@ class LSTMModel:
         return list(self.metadata["signals"])
 
     def reconstruct(self, windows: np.ndarray, batch_size: int = 1024) -> np.ndarray:
-        """Reconstructions of a (n, window, features) batch in graph mode (no Keras predict overhead)."""
+        """Reconstructed values of a (n, window, signals + clock) batch, in graph mode (one trace per
+        process: fixed signature, free batch dimension; no Keras predict overhead)."""
         tf = _tf()
+        f = len(self.signals)
         if self._predict_fn is None:
             model = self.keras_model
-            self._predict_fn = tf.function(lambda x: model(x, training=False), reduce_retracing=True)
-        out = [
-            self._predict_fn(tf.constant(windows[i : i + batch_size])).numpy()
-            for i in range(0, len(windows), batch_size)
-        ]
-        return np.concatenate(out) if out else np.zeros_like(windows)
+            spec_v = tf.TensorSpec(shape=(None, self.window, f), dtype=tf.float32)
+            spec_c = tf.TensorSpec(shape=(None, self.window, N_CLOCK), dtype=tf.float32)
+            self._predict_fn = tf.function(lambda v, c: model([v, c], training=False), input_signature=[spec_v, spec_c])
+        out = []
+        for i in range(0, len(windows), batch_size):
+            chunk = np.ascontiguousarray(windows[i : i + batch_size], dtype=np.float32)
+            out.append(self._predict_fn(tf.constant(chunk[..., :f]), tf.constant(chunk[..., f:])).numpy())
+        return np.concatenate(out) if out else np.zeros(windows.shape[:2] + (f,), np.float32)
 
     def errors(self, windows: np.ndarray, return_reconstruction: bool = False):
-        """Per-window weighted mean squared reconstruction error (recent hours weigh more)."""
+        """Per-window, per-signal weighted mean squared reconstruction error, shape (n, signals);
+        the last day of the window weighs most."""
+        f = len(self.signals)
         if len(windows) == 0:
-            return (np.zeros(0), windows) if return_reconstruction else np.zeros(0)
+            empty = np.zeros((0, f))
+            return (empty, windows[..., :f]) if return_reconstruction else empty
         rec = self.reconstruct(windows)
-        w = _timestep_weights(windows.shape[1])
-        err = (((rec - windows) ** 2).mean(axis=2) * w[None, :]).sum(axis=1).astype(float)
+        w = _timestep_weights(windows.shape[1])[None, :, None]
+        miss = windows[..., :f] - rec
+        # Shape, not level: the (weighted) mean miss is removed, so a day that is uniformly a bit
+        # busier or quieter than the model expects (level detectors' business) does not count, while
+        # a broken daily cycle or an outage of a few hours does.
+        miss = miss - (miss * w).sum(axis=1, keepdims=True)
+        err = ((miss**2) * w).sum(axis=1).astype(float)
         return (err, rec) if return_reconstruction else err
 
     # --- persistence ----------------------------------------------------------------------------
@@ -247,7 +283,7 @@ def training_windows(
         norm = BrandNormaliser.fit(hist, cfg.signals)
         if norm.is_constant(hist):
             continue
-        x = norm.transform(hist)
+        x = norm.matrix(hist)
         n_possible = len(x) - w + 1
         k = min(cfg.windows_per_brand, n_possible)
         ends = rng.choice(n_possible, size=k, replace=False) + w - 1
@@ -277,10 +313,11 @@ def train_lstm(
     tf = _tf()
     keras = tf.keras
     keras.utils.set_random_seed(seed)
-    model = build_autoencoder(cfg.window_hours, X.shape[2], cfg.units, cfg.latent_dim)
+    f = len(cfg.signals)
+    model = build_autoencoder(cfg.window_hours, f, cfg.units, cfg.latent_dim)
     model.compile(optimizer=keras.optimizers.Adam(learning_rate=cfg.learning_rate), loss="mse")
     log.info("lstm: training on %d windows from %d brands (%d epochs)", len(X), brands, cfg.epochs)
-    hist = model.fit(X, X, epochs=cfg.epochs, batch_size=cfg.batch_size, shuffle=True, verbose=0)
+    hist = model.fit([X[..., :f], X[..., f:]], X[..., :f], epochs=cfg.epochs, batch_size=cfg.batch_size, shuffle=True, verbose=0)
     losses = [float(v) for v in hist.history.get("loss", [])]
     elapsed = time.time() - started
     log.info("lstm: trained in %.1f s, loss %s", elapsed, ["%.4f" % v for v in losses])
@@ -357,10 +394,17 @@ class LSTMAutoencoderDetector(Detector):
             self._fail(CONSTANT_SERIES, f"all of {model.signals} constant on history")
             return
         self.normaliser_ = norm
-        x = norm.transform(history)
+        x = norm.matrix(history)
         w = model.window
-        ends = np.arange(len(x) - 1, w - 2, -REFERENCE_STRIDE_HOURS)[::-1]
-        self.history_raw_ = model.errors(_windows(x, ends, w))
+        n_windows = len(x) - w + 1
+        stride = max(1, int(np.ceil(n_windows / REFERENCE_WINDOWS)))
+        ends = np.arange(len(x) - 1, w - 2, -stride)[::-1]
+        err = model.errors(_windows(x, ends, w))
+        # Each signal's error relative to how well the model usually reconstructs it for this brand:
+        # a noisy rate is always reconstructed badly, a clean daily cycle well; both count alike.
+        typical = np.median(err, axis=0)
+        self.error_scale_ = np.where(typical > 1e-6, typical, max(float(np.mean(typical)), 1e-6))
+        self.history_raw_ = (err / self.error_scale_).mean(axis=1)
         self.context_ = x[-(w - 1):]
 
     def _history_raw(self, history: pd.DataFrame) -> np.ndarray:
@@ -368,23 +412,24 @@ class LSTMAutoencoderDetector(Detector):
 
     def _raw(self, frame: pd.DataFrame) -> pd.DataFrame:
         model = self._model()
-        x = np.vstack([self.context_, self.normaliser_.transform(frame)])
+        x = np.vstack([self.context_, self.normaliser_.matrix(frame)])
         w = model.window
         ends = np.arange(len(self.context_), len(x))
         win = _windows(x, ends, w)
         err, rec = model.errors(win, return_reconstruction=True)
-        # attribution: the signal reconstructed worst at the scored hour; expected = its reconstruction
-        obs, exp_n = win[:, -1, :], rec[:, -1, :]
-        dev = obs - exp_n
-        best = np.abs(dev).argmax(axis=1)
+        rel = err / self.error_scale_
+        best = rel.argmax(axis=1)
         rows = np.arange(len(ends))
-        expected = self.normaliser_.inverse(exp_n)[rows, best]
+        f = rec.shape[2]
+        # direction: sign of the mean miss over the last day for that signal; expected: reconstruction
+        miss = (win[:, -RECENT_HOURS:, :f] - rec[:, -RECENT_HOURS:, :]).mean(axis=1)
+        expected = self.normaliser_.inverse(rec[:, -1, :])[rows, best]
         return pd.DataFrame(
             {
-                "raw_score": err,
+                "raw_score": rel.mean(axis=1),
                 "expected": expected,
                 "signal": np.asarray(model.signals, dtype=object)[best],
-                "direction": np.sign(dev[rows, best]),
+                "direction": np.sign(miss[rows, best]),
             },
             index=frame.index,
         )

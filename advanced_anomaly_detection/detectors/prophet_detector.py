@@ -56,6 +56,7 @@ class ProphetDetector(Detector):
         self.models_: Dict[str, object] = {}
         self.scales_: Dict[str, fs.DeviationScale] = {}
         self.priors_: Dict[str, float] = {}
+        self.trend_end_: Dict[str, tuple] = {}
         self.interval_z_ = float(norm.ppf(0.5 + cfg.interval_width / 2.0))
         ds = pd.to_datetime(hist["window_start"]).dt.tz_localize(None).to_numpy()
         self.history_raw_: np.ndarray | None = None
@@ -80,6 +81,8 @@ class ProphetDetector(Detector):
                 np.random.seed(cfg.random_state)  # Prophet samples with the global NumPy RNG
             model.fit(pd.DataFrame({"ds": ds, "y": y}))
             self.models_[signal] = model
+            last = pd.DataFrame({"ds": [ds[-1]]})
+            self.trend_end_[signal] = (pd.Timestamp(ds[-1]), float(model.predict(last)["trend"].iloc[0]))
             self.priors_[signal] = prior if prior is not None else np.nan
             fc = self._forecast(signal, hist)
             self.scales_[signal] = fs.DeviationScale.fit(signal, hist, fc["expected"])
@@ -101,6 +104,12 @@ class ProphetDetector(Detector):
             np.random.seed(self.cfg.random_state)
         fc = model.predict(ds)
         yhat = fc["yhat"].to_numpy(dtype=float)
+        # No trend extrapolation: past the end of history the trend is held at its last value.
+        # Prophet's piecewise-linear trend, extrapolated for days from a late changepoint, drifts
+        # away from the data faster than any anomaly we want to see.
+        end_ds, end_trend = self.trend_end_[signal]
+        future = (ds["ds"] > end_ds).to_numpy()
+        yhat = np.where(future, yhat - fc["trend"].to_numpy(dtype=float) + end_trend, yhat)
         out = {"yhat": yhat}
         if fs.is_rate(signal):
             out["expected"] = fs.expit(yhat)

@@ -170,3 +170,24 @@ def plant(
 def split(frame: pd.DataFrame, scored_hours: int = 24) -> Tuple[pd.DataFrame, pd.DataFrame]:
     """(history, scored): the last `scored_hours` rows are scored, everything before is history."""
     return frame.iloc[:-scored_hours], frame.iloc[-scored_hours:]
+
+
+# Small LSTM settings for tests: short windows and few epochs so training takes seconds, not minutes.
+SMALL_LSTM_SETTINGS = dict(
+    window_hours=72, units=16, latent_dim=8, epochs=4, batch_size=32, windows_per_brand=100, learning_rate=0.01
+)
+_SMALL_LSTM = {}
+
+
+def small_lstm_model(seed: int = 0):
+    """(LSTMConfig, LSTMModel) trained on six clean synthetic brands of different volume; cached per
+    process so several test modules share one training run."""
+    if seed not in _SMALL_LSTM:
+        from advanced_anomaly_detection.config import LSTMConfig
+        from advanced_anomaly_detection.detectors.lstm import train_lstm
+
+        cfg = LSTMConfig(**SMALL_LSTM_SETTINGS)
+        volumes = (20, 50, 100, 300, 1000, 3000)
+        histories = [make_series(days=40, seed=100 + i, base_views=v, brand=f"train_{i}") for i, v in enumerate(volumes)]
+        _SMALL_LSTM[seed] = (cfg, train_lstm(histories, cfg, seed=seed))
+    return _SMALL_LSTM[seed]

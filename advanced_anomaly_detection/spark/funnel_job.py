@@ -134,30 +134,40 @@ def complete_grid(valid: DataFrame, last_hour: dt.datetime) -> DataFrame:
 
 
 def add_features(df: DataFrame, cfg: Config) -> DataFrame:
-    """Time parts, lags and trailing rolling stats, all by time (range frames on epoch seconds)."""
+    """Time parts, lags and trailing rolling mean/std of the feature signals.
+
+    Input must be a complete hourly grid per brand (complete_grid), so an offset of k rows is exactly
+    k hours: lags and windows are by time. Rolling stats come from running sums (O(n) per brand;
+    Spark's sliding range frames recompute every window, O(n x window)).
+    """
     fc = cfg.features
-    df = df.withColumn("_ts", F.col("window_start").cast("long"))
-    if fc.time_features:
-        df = (
-            df.withColumn("hour_of_day", F.hour("window_start"))
-            .withColumn("day_of_week", (F.dayofweek("window_start") + 5) % 7)  # 0 = Monday
-            .withColumn("is_weekend", F.col("day_of_week") >= 5)
-        )
-    else:  # detectors still need the calendar position of each hour
-        df = df.withColumn("hour_of_day", F.hour("window_start")).withColumn(
-            "day_of_week", (F.dayofweek("window_start") + 5) % 7
-        ).withColumn("is_weekend", F.col("day_of_week") >= 5)
-    base = Window.partitionBy("brand").orderBy("_ts")
+    df = (
+        df.withColumn("hour_of_day", F.hour("window_start"))
+        .withColumn("day_of_week", (F.dayofweek("window_start") + 5) % 7)  # 0 = Monday
+        .withColumn("is_weekend", F.col("day_of_week") >= 5)
+    )
+    if not fc.lags_hours and not fc.rolling_windows_hours:
+        return df
+    by_hour = Window.partitionBy("brand").orderBy("window_start")
+    running = by_hour.rowsBetween(Window.unboundedPreceding, Window.currentRow)
+    sums = []
+    for sig in FEATURE_SIGNALS:
+        sums += [F.sum(sig).over(running).alias(f"_s1_{sig}"), F.sum(F.col(sig) * F.col(sig)).over(running).alias(f"_s2_{sig}")]
+    df = df.select("*", F.row_number().over(by_hour).alias("_rn"), *sums)
     exprs = []
-    for signal in FEATURE_SIGNALS:
+    for sig in FEATURE_SIGNALS:
         for h in fc.lags_hours:
-            w = base.rangeBetween(-h * 3600, -h * 3600)
-            exprs.append(F.first(signal).over(w).alias(f"{signal}_lag_{h}h"))
+            exprs.append(F.lag(sig, h).over(by_hour).alias(f"{sig}_lag_{h}h"))
         for h in fc.rolling_windows_hours:
-            w = base.rangeBetween(-h * 3600, -1)  # trailing, excluding the hour itself
-            exprs.append(F.avg(signal).over(w).alias(f"{signal}_roll_mean_{h}h"))
-            exprs.append(F.stddev(signal).over(w).alias(f"{signal}_roll_std_{h}h"))
-    return df.select("*", *exprs).drop("_ts")
+            # hours strictly before this one, at most h of them
+            n = F.least(F.lit(h), F.col("_rn") - 1).cast("double")
+            s1 = F.lag(f"_s1_{sig}", 1).over(by_hour) - F.coalesce(F.lag(f"_s1_{sig}", h + 1).over(by_hour), F.lit(0))
+            s2 = F.lag(f"_s2_{sig}", 1).over(by_hour) - F.coalesce(F.lag(f"_s2_{sig}", h + 1).over(by_hour), F.lit(0))
+            var = F.greatest((s2 - s1 * s1 / n) / (n - 1), F.lit(0.0))
+            exprs.append(F.when(n > 0, s1 / n).alias(f"{sig}_roll_mean_{h}h"))
+            exprs.append(F.when(n > 1, F.sqrt(var)).alias(f"{sig}_roll_std_{h}h"))
+    helper_cols = ["_rn"] + [f"_s{i}_{sig}" for sig in FEATURE_SIGNALS for i in (1, 2)]
+    return df.select("*", *exprs).drop(*helper_cols)
 
 
 # ----------------------------------------------------------------------------------------------------
