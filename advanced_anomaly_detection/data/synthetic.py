@@ -47,10 +47,13 @@ ANOMALY_KINDS: Dict[str, dict] = {
 }
 # Extra materiality for kinds whose primary signal is downstream of views: mean expected count per
 # hour over the anomaly hours (a checkout outage at 0.3 expected purchases an hour is not an event).
+# Material means "visible to anyone watching the shop": at 2 expected purchases an hour, two hours
+# of zero purchases happen by chance about once a week (Poisson e^-4), so no detector could be asked
+# to find them; at 5 an hour such a gap is a 1-in-20,000 event.
 _KIND_MIN_EXPECTED = {
-    "checkout_outage": ("purchases", 2.0),
+    "checkout_outage": ("purchases", 5.0),
     "revenue_spike": ("purchases", 2.0),
-    "cart_drop": ("carts", 3.0),
+    "cart_drop": ("carts", 5.0),
 }
 # Anomalies of one brand start at least this many hours after the previous one ended (and never overlap).
 MIN_GAP_HOURS = 48

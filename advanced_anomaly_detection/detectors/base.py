@@ -36,17 +36,21 @@ OUTPUT_COLUMNS = ("raw_score", "score", "expected", "signal", "direction")
 class TailCalibrator:
     """Maps raw scores to [0, 1] against a reference sample (a detector's scores on history).
 
-    Below the `tail_quantile` of the reference: the empirical CDF. Above it: a fitted exponential
-    tail (peaks-over-threshold with shape 0), so scores more extreme than anything in history still
-    get graded tail probabilities instead of all saturating at 1 - 1/n.
+    Below the `tail_quantile` of the reference: the empirical CDF. Above it: a generalised Pareto
+    tail fitted to the exceedances (peaks over threshold; shape by the method of moments, kept in
+    [0, max_shape]: never lighter than exponential), so scores more extreme than anything in history
+    still get graded tail probabilities instead of all saturating at 1 - 1/n, and heavy-tailed
+    histories are not mistaken for light-tailed ones.
     """
 
-    def __init__(self, tail_quantile: float = 0.9, max_points: int = 4000, min_tail_scale: float = 1e-9):
+    def __init__(self, tail_quantile: float = 0.9, max_points: int = 4000, min_tail_scale: float = 1e-9,
+                 max_shape: float = 0.5):
         self.tail_quantile = tail_quantile
         self.max_points = max_points
         # A floor on the tail's scale: where theory says how heavy the tail is at least (e.g. 2 for
         # squared Gaussian z), a short or degenerate history cannot make it lighter.
         self.min_tail_scale = min_tail_scale
+        self.max_shape = max_shape
 
     def fit(self, reference: np.ndarray) -> "TailCalibrator":
         ref = np.asarray(reference, dtype=float)
@@ -60,10 +64,18 @@ class TailCalibrator:
         excess = ref[ref > self.threshold_] - self.threshold_
         self.tail_mass_ = max(excess.size / ref.size, 1.0 / (ref.size + 1))
         spread = float(np.subtract(*np.quantile(ref, [0.75, 0.25]))) or float(np.std(ref)) or 1.0
-        self.tail_scale_ = float(excess.mean()) if excess.size else 0.0
+        mean = float(excess.mean()) if excess.size else 0.0
+        var = float(excess.var()) if excess.size > 1 else 0.0
+        self.tail_shape_ = float(np.clip(0.5 * (1.0 - mean**2 / var), 0.0, self.max_shape)) if var > 0 else 0.0
         # A flat tail (e.g. many tied scores) would make any larger score "infinitely" extreme.
-        self.tail_scale_ = max(self.tail_scale_, 0.05 * spread, self.min_tail_scale)
+        self.tail_scale_ = max(mean * (1.0 - self.tail_shape_), 0.05 * spread, self.min_tail_scale)
         return self
+
+    def _tail_probability(self, excess: np.ndarray) -> np.ndarray:
+        y = np.maximum(excess, 0.0) / self.tail_scale_
+        if self.tail_shape_ > 1e-6:
+            return self.tail_mass_ * np.power(1.0 + self.tail_shape_ * y, -1.0 / self.tail_shape_)
+        return self.tail_mass_ * np.exp(-y)
 
     def transform(self, raw: np.ndarray) -> np.ndarray:
         raw = np.asarray(raw, dtype=float)
@@ -75,7 +87,7 @@ class TailCalibrator:
         below = np.searchsorted(ref, x, side="left")
         equal = np.searchsorted(ref, x, side="right") - below
         body = (below + 0.5 * equal + 0.5) / (ref.size + 1.0)
-        tail = 1.0 - self.tail_mass_ * np.exp(-(x - self.threshold_) / self.tail_scale_)
+        tail = 1.0 - self._tail_probability(x - self.threshold_)
         out[finite] = np.where(x > self.threshold_, np.maximum(body, tail), body)
         return np.clip(out, 0.0, 1.0)
 

@@ -195,12 +195,20 @@ class BaselineDetector(Detector):
         return history.loc[ts >= ts.iloc[-1] - pd.Timedelta(days=self.cfg.profile_days)]
 
     def _fit_calibration(self, history: pd.DataFrame) -> None:
-        # One calibrator per signal and window: revenue's heavy tail must not discount a clean
-        # purchases signal, and 6-hour sums have their own spread.
-        recent = self._recent(history)
-        zw = self._windowed_z(self.signal_z(recent)[0])
+        # Residuals of neighbouring hours are correlated (a slow day is slow all day), so a k-hour sum
+        # of z is wider than sqrt(k): each window's sums are scaled by their own robust spread on
+        # history. Then one calibrator per signal and window: revenue's heavy tail must not discount
+        # a clean purchases signal.
+        z = self.signal_z(self._recent(history))[0]
+        self.window_scale_ = {}
+        sums = self._window_sums(z)
+        for key, col in sums.items():
+            v = col.to_numpy()[key[1] - 1:]
+            mad = 1.4826 * np.median(np.abs(v - np.median(v))) if v.size else 0.0
+            self.window_scale_[key] = max(mad, 0.5 * np.sqrt(key[1]))
         self.signal_calibrators_ = {
-            key: TailCalibrator(min_tail_scale=2.0).fit(col.to_numpy() ** 2) for key, col in zw.items()
+            key: TailCalibrator(min_tail_scale=2.0).fit((col.to_numpy() / self.window_scale_[key]) ** 2)
+            for key, col in sums.items()
         }
         # The last hours of history give the trailing windows of the first scored hours their context.
         self.context_ = history.tail(max(self.cfg.windows_hours) - 1)
@@ -208,14 +216,17 @@ class BaselineDetector(Detector):
     def _watched(self, z: pd.DataFrame) -> List[str]:
         return [s for s in self.cfg.signals if s in z.columns]
 
-    def _windowed_z(self, z: pd.DataFrame) -> Dict[Tuple[str, int], pd.Series]:
-        """Stouffer sums of each watched signal's z over trailing windows: sum(z) / sqrt(k)."""
+    def _window_sums(self, z: pd.DataFrame) -> Dict[Tuple[str, int], pd.Series]:
+        """Trailing sums of each watched signal's z over each configured window."""
         out = {}
         for s in self._watched(z):
             for k in self.cfg.windows_hours:
-                col = z[s] if k == 1 else z[s].rolling(k, min_periods=k).sum().fillna(0.0) / np.sqrt(k)
-                out[(s, k)] = col
+                out[(s, k)] = z[s] if k == 1 else z[s].rolling(k, min_periods=k).sum().fillna(0.0)
         return out
+
+    def _windowed_z(self, z: pd.DataFrame) -> Dict[Tuple[str, int], pd.Series]:
+        """Window sums standardised by their spread on history."""
+        return {key: col / self.window_scale_[key] for key, col in self._window_sums(z).items()}
 
     def _with_context(self, frame: pd.DataFrame) -> pd.DataFrame:
         ctx = getattr(self, "context_", None)
