@@ -117,7 +117,10 @@ def build_gold_cmd(args) -> int:
 
     cfg = _load(args)
     summary = gold_build.run(_spark(cfg), args.raw, args.output_root, start=args.start, end=args.end)
-    print(json.dumps(summary, indent=2, default=str))
+    text = json.dumps(summary, indent=2, default=str)
+    print(text)
+    if args.summary_json:
+        Path(args.summary_json).write_text(text)
     return 0
 
 
@@ -210,7 +213,8 @@ def demo_cmd(args) -> int:
     spark = _spark(cfg)
     print(f"[2/3] building bronze -> silver -> gold from {len(ev)} events ...", flush=True)
     g = gold_build.run(spark, str(out / "raw_events"), str(out))
-    print(f"      gold rows: {g.get('gold_rows')}; summary: {json.dumps(g, default=str)[:300]}")
+    print(f"      rows per layer {json.dumps(g['rows'])}; duplicates removed {g['duplicates_removed']}; "
+          f"quarantined {json.dumps(g['quarantined'])}")
     print(f"[3/3] detecting anomalies for {start}..{end} ...", flush=True)
     s = funnel_job.run(spark, cfg, str(out / "gold_funnel_hourly_brand"), str(out / "gold_anomalies_advanced"),
                        start, end, model_dir=str(out / "models"))
@@ -229,8 +233,9 @@ def register(sub) -> None:
     p = sub.add_parser("build-gold", help="raw events -> bronze -> silver -> gold_funnel_hourly_brand")
     p.add_argument("--raw", required=True, help="raw events (CSV directory/file or Parquet)")
     p.add_argument("--output-root", required=True, help="directory for bronze_events, silver_events, gold")
-    p.add_argument("--start")
-    p.add_argument("--end")
+    p.add_argument("--start", help="first event date to build (YYYY-MM-DD); default: all")
+    p.add_argument("--end", help="last event date to build (inclusive); default: all")
+    p.add_argument("--summary-json", help="also write the run summary to this local file")
     _add_config_args(p)
     p.set_defaults(handler=build_gold_cmd)
 

@@ -104,3 +104,22 @@ def test_clean_series_raise_few_alarms(name):
     # volume a whole day 10% low is, statistically, an event the hourly noise cannot explain.
     assert sum(alarms) <= 0.01 * hours, alarms
     assert max(alarms) <= 4, alarms
+
+
+def test_lstm_model_save_load_cache_and_path_detector(tmp_path):
+    from advanced_anomaly_detection.detectors.lstm import LSTMModel, get_cached_model
+
+    cfg, model = small_lstm_model()
+    directory = str(tmp_path / "lstm" / "v1")
+    model.save(directory)
+    loaded = LSTMModel.load(directory)
+    for key in ("version", "window_hours", "signals", "config_hash", "tensorflow_version", "keras_version",
+                "training_start", "training_end"):
+        assert loaded.metadata[key] == model.metadata[key]
+    assert get_cached_model(directory) is get_cached_model(directory)  # loaded once per process
+
+    series = make_series(days=DAYS, seed=51, base_views=200)
+    history, frame = split(series)
+    direct = LSTMAutoencoderDetector(cfg, model).fit(history).score(frame)
+    by_path = LSTMAutoencoderDetector(cfg, directory).fit(history).score(frame)
+    np.testing.assert_allclose(by_path["raw_score"], direct["raw_score"], rtol=1e-4)
