@@ -83,6 +83,22 @@ def format_summary(s: Dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def train_cmd(args) -> int:
+    from advanced_anomaly_detection.errors import UserError
+    from advanced_anomaly_detection.spark import funnel_job, training
+
+    cfg = _load(args)
+    gold = args.gold or cfg.io.gold_path
+    model_dir = args.model_dir or cfg.io.model_dir
+    if not gold or not model_dir:
+        raise UserError("--gold and --model-dir are required (or io.gold_path / io.model_dir in the config)")
+    end = funnel_job.parse_date(args.end, "end") or funnel_job.yesterday_utc()
+    result = training.train_lstm_model(_spark(cfg), cfg, gold, model_dir, end)
+    print(f"trained lstm {result['version']} on {result['windows']} windows of {result['brands']} brands "
+          f"in {result['seconds']} s -> {result['path']}")
+    return 0
+
+
 # --------------------------------------------------------------------------------------------------
 # data generation and gold build
 # --------------------------------------------------------------------------------------------------
@@ -206,7 +222,7 @@ def demo_cmd(args) -> int:
     first = end - dt.timedelta(days=days - 1)
     start = end - dt.timedelta(days=1)  # score the last two days
     print(f"[1/3] generating {brands} brands x {days} days of raw events ({first}..{end}) ...", flush=True)
-    ev, labels = events.generate_events(brands, first, days, seed=args.seed, anomaly_start=start,
+    ev, labels = events.generate_events(brands, first, days, seed=args.seed, anomaly_start=start, n_anomalies=4,
                                         anomaly_end=dt.datetime.combine(end, dt.time(23)))
     events.write_events_csv(ev, out / "raw_events")
     synthetic.write_labels(labels, out / "labels.csv")
@@ -229,6 +245,13 @@ def register(sub) -> None:
     p = sub.add_parser("detect", help="score gold_funnel_hourly_brand into gold_anomalies_advanced")
     add_detect_args(p)
     p.set_defaults(handler=detect)
+
+    p = sub.add_parser("train", help="train the global LSTM autoencoder on gold history up to --end")
+    p.add_argument("--gold", help="gold_funnel_hourly_brand Parquet path (default: io.gold_path)")
+    p.add_argument("--model-dir", help="model directory, local or gs:// (default: io.model_dir)")
+    p.add_argument("--end", help="last history date YYYY-MM-DD (default: yesterday, UTC)")
+    _add_config_args(p)
+    p.set_defaults(handler=train_cmd)
 
     p = sub.add_parser("build-gold", help="raw events -> bronze -> silver -> gold_funnel_hourly_brand")
     p.add_argument("--raw", required=True, help="raw events (CSV directory/file or Parquet)")

@@ -147,6 +147,8 @@ class LSTMConfig(_Section):
     # (32 x 1,000 brands x 5 epochs ~ 3-5 min on 2 CPU cores; 64 would be ~6-9 min).
     windows_per_brand: int = Field(32, ge=1)
     learning_rate: float = Field(1e-3, gt=0)
+    # Training reads a deterministic sample of at most this many brands (bounds driver memory).
+    max_training_brands: int = Field(1000, ge=1)
     force_retrain: bool = False
     random_state: int = 0
 
@@ -447,10 +449,12 @@ class ComplianceRiskConfig(_Section):
     critical_min_regulatory_rules: int = Field(2, ge=1)
     # ...or one regulatory rule broken at least this many times.
     critical_min_violations: int = Field(5, ge=1)
-    # Ranking score weights: risk_score = 1 - (1 - rule_score) * (1 - model_score), where
-    # rule_score = 1 - prod(1 - weight) over the rules broken.
+    # Ranking score: risk_score = 1 - (1 - rule_score) * (1 - model_weight * model_score), where
+    # rule_score = 1 - prod(1 - weight) over the rules broken. With the defaults a regulatory violation
+    # (>= 0.9) outranks a threshold rule (>= 0.6), which outranks the model alone (<= 0.5).
     regulatory_rule_weight: float = Field(0.9, gt=0, lt=1)
     threshold_rule_weight: float = Field(0.6, gt=0, lt=1)
+    model_weight: float = Field(0.5, ge=0, le=1)
 
 
 class ComplianceConfig(_Section):

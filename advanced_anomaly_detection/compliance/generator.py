@@ -320,9 +320,26 @@ def _make_customer(g: _Gen, idx: int, kind: str) -> _Customer:
     return _Customer(f"C{idx:07d}", zip_code, phone, home[2], zones, segment, kind)
 
 
+def _keep_kind_pure(ev: List[dict], planted: List[dict]) -> None:
+    """Planted calls of the other kinds must not also break the Regulation F call rules by accident:
+    one within 7 days after a conversation, or beyond 5 calls in 7 days, becomes a text instead."""
+    convs = _conversations(ev)
+    calls = sorted(e["event_ts"] for e in ev if e["event_nm"] == "call" and e["direction"] == "outbound")
+    for e in planted:
+        if e["event_nm"] != "call" or e["direction"] != "outbound":
+            continue
+        t = e["event_ts"]
+        near_conv = any(dt.timedelta(0) < t - x < dt.timedelta(days=7, hours=1) for x in convs)
+        busy = sum(1 for x in calls if abs(t - x) < dt.timedelta(days=7)) > 5
+        if near_conv or busy:
+            e["event_nm"], e["call_outcome"] = "sms", None
+            calls.remove(t)
+
+
 def _customer_events(g: _Gen, c: _Customer) -> Tuple[List[dict], List[dict]]:
     rng = g.rng
     ev = _base_events(g, c)
+    n_base = len(ev)
     complaints: List[dict] = []
     day0 = dt.datetime.combine(g.start, dt.time(), tzinfo=UTC)
 
@@ -429,6 +446,8 @@ def _customer_events(g: _Gen, c: _Customer) -> Tuple[List[dict], List[dict]]:
         for _ in range(int(rng.integers(2, 6))):  # the customer calls in, upset
             t = g.visit_time(c, g.day(_OUTBOUND_WEEKDAY, lo - 1, g.days))
             ev.append(_event(c, t, "call", "inbound", 0, "no_answer"))
+    if c.kind in ("night_calls", "after_revocation", "complaint_storm"):
+        _keep_kind_pure(ev, ev[n_base:])
     return ev, complaints
 
 
@@ -470,6 +489,11 @@ def generate(
         labels.append({"temp_key": c.key, "kind": c.kind, "variant": c.variant, "segment": c.segment,
                        "zone_status": resolve_zones(c.phone, c.zip_code)[1]})
 
+    # Local times near midnight can fall outside [start, as_of] in UTC: the data covers whole UTC days.
+    lo = dt.datetime.combine(g.start, dt.time(), tzinfo=UTC)
+    hi = dt.datetime.combine(as_of + dt.timedelta(days=1), dt.time(), tzinfo=UTC)
+    events = [e for e in events if lo <= e["event_ts"] < hi]
+    complaints = [x for x in complaints if x["complaint_create_date"] < hi]
     journey = pd.DataFrame(events).sort_values(["temp_key", "event_ts"], kind="stable").reset_index(drop=True)
     for col in ("event_ts", "consent_revoked_ts", "dnc_requested_ts"):
         journey[col] = _fmt(journey[col])

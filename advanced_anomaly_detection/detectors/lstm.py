@@ -1,19 +1,28 @@
 """LSTM autoencoder: one global Keras model across brands; per-brand normalised windows.
 
 A window is `window_hours` consecutive hours x the configured signals (log1p counts; rates as the
-logit of the volume-shrunk rate), each normalised by the brand's own history median and IQR (std if
-the IQR is 0). The model (LSTM encoder -> Dense latent -> RepeatVector -> LSTM decoder ->
-TimeDistributed Dense) learns what a normal week of any brand looks like; a window it cannot
-reconstruct — a day whose daily cycle is gone, a collapse, a surge — has a large error.
+logit of the volume-shrunk rate, so a rate on tiny volume stays near the brand's pooled rate), each
+normalised by the brand's own history median and IQR (std if the IQR is 0), plus four clock inputs
+(hour of day, day of week as sin/cos). The model: LSTM encoder over values + clock -> Dense latent ->
+RepeatVector -> [latent, clock] -> LSTM decoder -> TimeDistributed Dense. With the clock the decoder
+only has to learn what a brand looks like at a given hour (an LSTM learns to generate a daily cycle
+from a constant input very slowly); the latent code carries the brand's level and shape.
+
+Error of a window, per signal: squared miss weighted towards the window's last 24 hours, after
+removing the weighted mean miss (shape, not level: a uniformly busier or quieter day is the level
+detectors' business; a broken daily cycle or an outage of a few hours is ours). Each signal's error
+is divided by its median on this brand's history windows (a noisy rate is always reconstructed
+badly, a clean daily cycle well) and raw_score is the mean over signals.
 
 * `train_lstm(histories, cfg, seed)` samples `windows_per_brand` random windows per brand and trains
   -> `LSTMModel`; `LSTMModel.save(dir)` / `LSTMModel.load(dir)` (Keras `.keras` file + metadata JSON,
   local paths or anything `tf.io.gfile` reads, e.g. gs://); `get_cached_model(dir)` loads once per
   Python worker.
 * `LSTMAutoencoderDetector(cfg, model)` per brand: fit keeps the brand's normalisation, the last
-  `window_hours - 1` hours as context and reference errors of ~720 history windows; score is
-  the reconstruction error of the window ending at each scored hour (one batched call), with the
-  last day of the window weighted up so that a fresh anomaly registers on the hour it happens.
+  `window_hours - 1` hours as context and the errors of ~720 history windows as the calibration
+  reference; score is the error of the window ending at each scored hour (one batched call).
+  `signal` is the signal with the largest relative error, `expected` its reconstruction at the
+  scored hour (back on the signal's scale), `direction` the sign of its mean miss over the last day.
 """
 from __future__ import annotations
 
@@ -298,6 +307,24 @@ def training_windows(
     return np.concatenate(chunks).astype("float32"), brands, span
 
 
+class _EpochLog:
+    """A progress line per epoch (loss, elapsed) through logging, not Keras' progress bar."""
+
+    def __init__(self, epochs: int, started: float):
+        self.epochs, self.started = epochs, started
+
+    def callback(self):
+        tf = _tf()
+        outer = self
+
+        class _Cb(tf.keras.callbacks.Callback):
+            def on_epoch_end(self, epoch, logs=None):
+                log.info("lstm: epoch %d/%d loss %.4f (%.0f s)", epoch + 1, outer.epochs,
+                         (logs or {}).get("loss", float("nan")), time.time() - outer.started)
+
+        return _Cb()
+
+
 def train_lstm(
     histories: Iterable[pd.DataFrame],
     cfg: LSTMConfig | None = None,
@@ -317,7 +344,11 @@ def train_lstm(
     model = build_autoencoder(cfg.window_hours, f, cfg.units, cfg.latent_dim)
     model.compile(optimizer=keras.optimizers.Adam(learning_rate=cfg.learning_rate), loss="mse")
     log.info("lstm: training on %d windows from %d brands (%d epochs)", len(X), brands, cfg.epochs)
-    hist = model.fit([X[..., :f], X[..., f:]], X[..., :f], epochs=cfg.epochs, batch_size=cfg.batch_size, shuffle=True, verbose=0)
+    progress = _EpochLog(cfg.epochs, started)
+    hist = model.fit(
+        [X[..., :f], X[..., f:]], X[..., :f], epochs=cfg.epochs, batch_size=cfg.batch_size, shuffle=True,
+        verbose=0, callbacks=[progress.callback()],
+    )
     losses = [float(v) for v in hist.history.get("loss", [])]
     elapsed = time.time() - started
     log.info("lstm: trained in %.1f s, loss %s", elapsed, ["%.4f" % v for v in losses])

@@ -278,24 +278,28 @@ def prepare_events(journey: DataFrame, cc: ComplianceConfig) -> DataFrame:
     """Normalised events with channel flags (journey: validated clean rows)."""
     ch = cc.channels
     direction = F.create_map(*[F.lit(x) for kv in S.DIRECTIONS.items() for x in kv])[F.lower("direction")]
-    ev = (
-        journey.withColumn("event_nm", F.lower("event_nm"))
-        .withColumn("direction", direction)
-        .withColumn("ts", F.col("event_ts").cast("long"))
-        .withColumn("visit_count", F.coalesce("visit_count", F.lit(0)))
-        .withColumn("is_call", _in(F.col("event_nm"), ch.call_events))
-        .withColumn("is_text", _in(F.col("event_nm"), ch.text_events))
-        .withColumn("is_outbound", F.col("direction") == "outbound")
+    ev = journey.withColumns(
+        {
+            "event_nm": F.lower("event_nm"),
+            "direction": direction,
+            "ts": F.col("event_ts").cast("long"),
+            "visit_count": F.coalesce("visit_count", F.lit(0).cast("long")),
+        }
     )
-    outcome_conv = F.coalesce(_in(F.col("call_outcome"), ch.conversation_outcomes), F.lit(False))
-    return (
-        ev.withColumn("is_contact", F.col("is_outbound") & (F.col("is_call") | F.col("is_text")))
-        .withColumn("is_outbound_call", F.col("is_outbound") & F.col("is_call"))
-        .withColumn("is_conversation", F.col("is_call") & outcome_conv)
-        .withColumn(
-            "is_opt_out",
-            (F.col("direction") == "inbound") & _in(F.col("event_nm"), ch.opt_out_events),
-        )
+    is_call = _in(F.col("event_nm"), ch.call_events)
+    is_text = _in(F.col("event_nm"), ch.text_events)
+    outbound = F.col("direction") == "outbound"
+    conversation = F.coalesce(_in(F.col("call_outcome"), ch.conversation_outcomes), F.lit(False))
+    return ev.withColumns(
+        {
+            "is_call": is_call,
+            "is_text": is_text,
+            "is_outbound": outbound,
+            "is_contact": outbound & (is_call | is_text),
+            "is_outbound_call": outbound & is_call,
+            "is_conversation": is_call & conversation,
+            "is_opt_out": (F.col("direction") == "inbound") & _in(F.col("event_nm"), ch.opt_out_events),
+        }
     )
 
 
@@ -357,69 +361,61 @@ def _deadline(rev_date: Column, rc, holidays: Sequence[dt.date]) -> Column:
 def event_rule_evidence(
     ev: DataFrame, cc: ComplianceConfig, active: Dict[str, str], holidays: Sequence[dt.date]
 ) -> DataFrame:
-    """Per-event flags for the event-level rules plus the all-events 7-day count (feature).
+    """Per-event flags of the event-level rules, plus the all-events 7-day count (a feature).
 
-    `active`: rule code -> "" when it runs (R.rule_availability). Windows are by time (epoch seconds),
-    per customer.
+    `active`: rule code -> "" when it runs (R.rule_availability). Windows are by time (epoch seconds)
+    per customer, never by row: a range of `window_days * 86400 - 1` seconds back from each event
+    holds exactly the events less than `window_days` x 24 h before it.
     """
     by_time = Window.partitionBy("temp_key").orderBy("ts")
-    fc, rules = cc.features, cc.rules
-    feat_w = fc.interaction_window_days * DAY
-    ev = ev.withColumn("n_window_all", F.count(F.lit(1)).over(by_time.rangeBetween(-(feat_w - 1), 0)))
-
-    fr = rules.regf_call_frequency
-    if active["REGF_CALL_FREQUENCY"] == "":
-        w = fr.window_days * DAY
-        calls = F.sum(F.col("is_outbound_call").cast("int")).over(by_time.rangeBetween(-(w - 1), 0))
-        ev = ev.withColumn("ev_regf_call_frequency", F.col("is_outbound_call") & (calls > fr.max_calls))
-    else:
-        ev = ev.withColumn("ev_regf_call_frequency", F.lit(False))
-
-    ac = rules.regf_call_after_conversation
-    if active["REGF_CALL_AFTER_CONVERSATION"] == "":
-        last_conv = F.max(F.when(F.col("is_conversation"), F.col("ts"))).over(
-            by_time.rangeBetween(Window.unboundedPreceding, -1)
-        )
-        ev = ev.withColumn("_last_conv", last_conv).withColumn(
-            "ev_regf_call_after_conversation",
+    whole = Window.partitionBy("temp_key")
+    rules = cc.rules
+    feat_w = cc.features.interaction_window_days * DAY
+    fr, ac, qh, rc = rules.regf_call_frequency, rules.regf_call_after_conversation, rules.quiet_hours, rules.revocation
+    call_w = fr.window_days * DAY
+    ev = ev.withColumns(
+        {
+            "n_window_all": F.count(F.lit(1)).over(by_time.rangeBetween(-(feat_w - 1), 0)),
+            "_calls_in_window": F.sum(F.col("is_outbound_call").cast("int")).over(
+                by_time.rangeBetween(-(call_w - 1), 0)
+            ),
+            # Latest conversation at least one second before this event (never the event itself).
+            "_last_conv": F.max(F.when(F.col("is_conversation"), F.col("ts"))).over(
+                by_time.rangeBetween(Window.unboundedPreceding, -1)
+            ),
+            "revocation_ts": F.least(
+                F.min("consent_revoked_ts").over(whole),
+                F.min("dnc_requested_ts").over(whole),
+                F.min(F.when(F.col("is_opt_out"), F.col("event_ts"))).over(whole),
+            ),
+            # Event-type concentration: events of this type for this customer.
+            "n_same_type": F.count(F.lit(1)).over(Window.partitionBy("temp_key", "event_nm")),
+        }
+    )
+    off = F.lit(False)
+    outside = F.exists("zones", lambda z: _outside_hours(F.col("event_ts"), z, qh.start_hour, qh.end_hour))
+    deadline = _deadline(F.to_date("revocation_ts"), rc, holidays)
+    after_revocation = F.when(
+        F.col("is_contact") & F.col("revocation_ts").isNotNull() & (F.col("event_ts") > F.col("revocation_ts")),
+        F.to_date("event_ts") > deadline,
+    ).otherwise(off)
+    flags = {
+        "ev_regf_call_frequency": F.col("is_outbound_call") & (F.col("_calls_in_window") > fr.max_calls)
+        if active["REGF_CALL_FREQUENCY"] == ""
+        else off,
+        "ev_regf_call_after_conversation": (
             F.col("is_outbound_call")
             & F.col("_last_conv").isNotNull()
-            & ((F.col("ts") - F.col("_last_conv")) < ac.days * DAY),
+            & ((F.col("ts") - F.col("_last_conv")) < ac.days * DAY)
         )
-    else:
-        ev = ev.withColumn("_last_conv", F.lit(None).cast("long")).withColumn(
-            "ev_regf_call_after_conversation", F.lit(False)
-        )
-
-    qh = rules.quiet_hours
-    if active["TCPA_QUIET_HOURS"] == "":
-        outside = F.exists("zones", lambda z: _outside_hours(F.col("event_ts"), z, qh.start_hour, qh.end_hour))
-        ev = ev.withColumn("ev_tcpa_quiet_hours", F.col("is_contact") & F.coalesce(outside, F.lit(False)))
-    else:
-        ev = ev.withColumn("ev_tcpa_quiet_hours", F.lit(False))
-
-    rc = rules.revocation
-    whole = Window.partitionBy("temp_key")
-    rev = F.least(
-        F.min("consent_revoked_ts").over(whole),
-        F.min("dnc_requested_ts").over(whole),
-        F.min(F.when(F.col("is_opt_out"), F.col("event_ts"))).over(whole),
-    )
-    ev = ev.withColumn("revocation_ts", rev)
-    if active["TCPA_AFTER_REVOCATION"] == "":
-        deadline = _deadline(F.to_date("revocation_ts"), rc, holidays)
-        ev = ev.withColumn(
-            "ev_tcpa_after_revocation",
-            F.when(
-                F.col("is_contact") & F.col("revocation_ts").isNotNull() & (F.col("event_ts") > F.col("revocation_ts")),
-                F.to_date("event_ts") > deadline,
-            ).otherwise(F.lit(False)),
-        )
-    else:
-        ev = ev.withColumn("ev_tcpa_after_revocation", F.lit(False))
-    # Event-type concentration: events of this type for this customer.
-    ev = ev.withColumn("n_same_type", F.count(F.lit(1)).over(Window.partitionBy("temp_key", "event_nm")))
-    return ev
+        if active["REGF_CALL_AFTER_CONVERSATION"] == ""
+        else off,
+        "ev_tcpa_quiet_hours": F.col("is_contact") & F.coalesce(outside, off)
+        if active["TCPA_QUIET_HOURS"] == ""
+        else off,
+        "ev_tcpa_after_revocation": after_revocation if active["TCPA_AFTER_REVOCATION"] == "" else off,
+    }
+    return ev.withColumns(flags)
 
 
 def open_complaint_contacts(ev: DataFrame, complaints: DataFrame, cc: ComplianceConfig) -> DataFrame:
@@ -544,6 +540,21 @@ def complaint_features(complaints: DataFrame, cc: ComplianceConfig, with_text: b
     )
 
 
+_COMPLAINT_FEATURE_TYPES = (
+    ("complaints_total", "bigint"), ("complaints_open", "bigint"), ("complaints_pending", "bigint"),
+    ("complaints_closed", "bigint"), ("complaint_reason_diversity", "bigint"), ("avg_resolution_days", "double"),
+    ("repeat_complaints", "bigint"), ("avg_complaint_sentiment", "double"), ("complaints_with_text", "bigint"),
+    ("ns_count", "bigint"), ("ns_first", "timestamp"), ("ns_last", "timestamp"), ("complaint_postal_code", "string"),
+)
+_ZERO_FILL = (
+    "total_interactions", "unique_event_types", "max_7day_interactions", "total_visits", "outbound_calls",
+    "outbound_texts", "contacts_zone_unknown", "contacts_zone_ambiguous", "qh_uncertain",
+    "complaints_total", "complaints_open", "complaints_pending", "complaints_closed",
+    "complaint_reason_diversity", "repeat_complaints", "complaints_with_text", "ns_count",
+    "fr_count", "ac_count", "qh_count", "rv_count", "oc_count",
+)
+
+
 def customer_table(
     ev_feat: DataFrame,
     comp_feat: Optional[DataFrame],
@@ -552,58 +563,46 @@ def customer_table(
     as_of: dt.date,
     cc: ComplianceConfig,
 ) -> DataFrame:
+    """One row per customer seen in any input: event, complaint, account and postal-code features."""
     keys = ev_feat.select("temp_key")
     if comp_feat is not None:
         keys = keys.unionByName(comp_feat.select("temp_key"))
     if accounts is not None:
         keys = keys.unionByName(accounts.select("temp_key"))
     cust = keys.distinct().join(ev_feat, "temp_key", "left")
+    added: Dict[str, Column] = {}
     if comp_feat is not None:
         cust = cust.join(comp_feat, "temp_key", "left")
     else:
-        for col, typ in (
-            ("complaints_total", "bigint"), ("complaints_open", "bigint"), ("complaints_pending", "bigint"),
-            ("complaints_closed", "bigint"), ("complaint_reason_diversity", "bigint"),
-            ("avg_resolution_days", "double"), ("repeat_complaints", "bigint"),
-            ("avg_complaint_sentiment", "double"), ("complaints_with_text", "bigint"), ("ns_count", "bigint"),
-            ("ns_first", "timestamp"), ("ns_last", "timestamp"), ("complaint_postal_code", "string"),
-        ):
-            cust = cust.withColumn(col, F.lit(None).cast(typ))
+        added.update({c: F.lit(None).cast(t) for c, t in _COMPLAINT_FEATURE_TYPES})
     if oc is not None:
         cust = cust.join(oc, "temp_key", "left")
     else:
-        cust = (
-            cust.withColumn("oc_count", F.lit(None).cast("bigint"))
-            .withColumn("oc_first", F.lit(None).cast("timestamp"))
-            .withColumn("oc_last", F.lit(None).cast("timestamp"))
-        )
+        added.update({"oc_count": F.lit(None).cast("bigint"), "oc_first": F.lit(None).cast("timestamp"),
+                      "oc_last": F.lit(None).cast("timestamp")})
     if accounts is not None:
-        acc = accounts.groupBy("temp_key").agg(F.min("account_open_date").alias("account_open_date"))
+        acc = accounts.groupBy("temp_key").agg(F.datediff(F.lit(as_of), F.min("account_open_date")).alias("_tenure"))
         cust = cust.join(acc, "temp_key", "left")
-        tenure = F.datediff(F.lit(as_of), F.col("account_open_date"))
-        cust = cust.withColumn("tenure_days", F.when(tenure >= 0, tenure)).drop("account_open_date")
+        added["tenure_days"] = F.when(F.col("_tenure") >= 0, F.col("_tenure"))
     else:
-        cust = cust.withColumn("tenure_days", F.lit(None).cast("int"))
-
-    zero_fill = [
-        "total_interactions", "unique_event_types", "max_7day_interactions", "total_visits", "outbound_calls",
-        "outbound_texts", "contacts_zone_unknown", "contacts_zone_ambiguous", "qh_uncertain",
-        "complaints_total", "complaints_open", "complaints_pending", "complaints_closed",
-        "complaint_reason_diversity", "repeat_complaints", "complaints_with_text", "ns_count",
-        "fr_count", "ac_count", "qh_count", "rv_count", "oc_count",
-    ]
-    cust = cust.fillna(0, subset=zero_fill).fillna(False, subset=["is_active"])
-    cust = cust.withColumn("event_type_concentration", F.coalesce("event_type_concentration", F.lit(0.0)))
-    cust = cust.withColumn("postal_code", F.coalesce("journey_postal_code", "complaint_postal_code")).drop(
-        "journey_postal_code", "complaint_postal_code"
+        added["tenure_days"] = F.lit(None).cast("int")
+    cust = cust.withColumns(added).drop("_tenure")
+    filled = {c: F.coalesce(F.col(c), F.lit(0).cast("bigint")) for c in _ZERO_FILL}
+    filled.update(
+        is_active=F.coalesce("is_active", F.lit(False)),
+        event_type_concentration=F.coalesce("event_type_concentration", F.lit(0.0)),
+        postal_code=F.coalesce("journey_postal_code", "complaint_postal_code"),
     )
-    cust = cust.withColumn(
-        "complaint_to_visit_ratio", F.col("complaints_total") / F.greatest(F.col("total_visits"), F.lit(1))
-    ).withColumn(
-        "resolved_to_open_ratio",
-        F.col("complaints_closed") / F.greatest(F.col("complaints_open") + F.col("complaints_pending"), F.lit(1)),
+    cust = cust.withColumns(filled).drop("journey_postal_code", "complaint_postal_code")
+    cust = cust.withColumns(
+        {
+            "complaint_to_visit_ratio": F.col("complaints_total") / F.greatest(F.col("total_visits"), F.lit(1)),
+            "resolved_to_open_ratio": F.col("complaints_closed")
+            / F.greatest(F.col("complaints_open") + F.col("complaints_pending"), F.lit(1)),
+        }
     )
-    # Postal-code features: complaints per customer, and mean interactions per customer ranked across codes.
+    # Postal-code features: complaints per customer, and mean interactions per customer ranked across
+    # codes (one row per postal code: small enough for an unpartitioned window).
     postal = (
         cust.where(F.col("postal_code").isNotNull())
         .groupBy("postal_code")
@@ -613,13 +612,16 @@ def customer_table(
         )
     )
     rank = F.percent_rank().over(Window.orderBy("_postal_mean_interactions"))
-    postal = postal.withColumn(
-        "high_interaction_postal", rank >= cc.features.high_interaction_postal_quantile
-    ).drop("_postal_mean_interactions")
-    cust = cust.join(postal, "postal_code", "left").withColumn(
-        "high_interaction_postal", F.coalesce("high_interaction_postal", F.lit(False))
+    postal = postal.select(
+        "postal_code",
+        "postal_complaint_density",
+        (rank >= cc.features.high_interaction_postal_quantile).alias("_high_postal"),
     )
-    return cust
+    return (
+        cust.join(postal, "postal_code", "left")
+        .withColumn("high_interaction_postal", F.coalesce("_high_postal", F.lit(False)))
+        .drop("_high_postal")
+    )
 
 
 # =============================================================================================
@@ -686,32 +688,40 @@ def apply_rules(cust: DataFrame, cc: ComplianceConfig, active: Dict[str, str]) -
             F.format_string("mean polarity %.2f (threshold %.2f)", F.col("avg_complaint_sentiment"), F.lit(ns.threshold)),
         ),
     }
-    structs = []
-    for rule in R.RULES:
-        flag, count, first, last, detail = evidence[rule.code]
-        if active[rule.code] == "":
-            cust = cust.withColumn(rule.flag_column, F.coalesce(flag, F.lit(False)))
-            structs.append(F.when(F.col(rule.flag_column), _reason(rule, count, first, last, detail)))
-        else:
-            cust = cust.withColumn(rule.flag_column, F.lit(None).cast("boolean"))
-    cust = cust.withColumn("_rule_reasons", F.filter(F.array(*structs), lambda x: x.isNotNull()) if structs
-                           else F.array().cast(REASON_TYPE))
+    flags = {
+        rule.flag_column: (
+            F.coalesce(evidence[rule.code][0], F.lit(False)) if active[rule.code] == "" else F.lit(None).cast("boolean")
+        )
+        for rule in R.RULES
+    }
+    cust = cust.withColumns(flags)
+    structs = [
+        F.when(F.col(rule.flag_column), _reason(rule, *evidence[rule.code][1:]))
+        for rule in R.RULES
+        if active[rule.code] == ""
+    ]
+    on = {r.code: F.coalesce(F.col(r.flag_column), F.lit(False)) for r in R.RULES}
     reg = [r for r in R.RULES if r.kind == R.REGULATORY]
     thr = [r for r in R.RULES if r.kind == R.THRESHOLD]
-    n_reg = sum((F.coalesce(F.col(r.flag_column), F.lit(False)).cast("int") for r in reg), F.lit(0))
-    n_thr = sum((F.coalesce(F.col(r.flag_column), F.lit(False)).cast("int") for r in thr), F.lit(0))
-    max_reg = F.greatest(*[F.when(F.coalesce(F.col(r.flag_column), F.lit(False)), evidence[r.code][1]).otherwise(0)
-                           for r in reg], F.lit(0))
+    n_reg = sum((on[r.code].cast("int") for r in reg), F.lit(0))
+    n_thr = sum((on[r.code].cast("int") for r in thr), F.lit(0))
+    max_reg = F.greatest(*[F.when(on[r.code], evidence[r.code][1]).otherwise(0) for r in reg], F.lit(0))
     rk = cc.risk
-    return (
-        cust.withColumn("_n_regulatory", n_reg)
-        .withColumn("_n_threshold", n_thr)
-        .withColumn("_max_regulatory_count", max_reg)
-        .withColumn(
-            "rule_score",
-            1 - F.pow(F.lit(1 - rk.regulatory_rule_weight), F.col("_n_regulatory"))
-            * F.pow(F.lit(1 - rk.threshold_rule_weight), F.col("_n_threshold")),
-        )
+    cust = cust.withColumns(
+        {
+            "_rule_reasons": F.filter(F.array(*structs), lambda x: x.isNotNull())
+            if structs
+            else F.array().cast(REASON_TYPE),
+            "_n_regulatory": n_reg,
+            "_n_threshold": n_thr,
+            "_max_regulatory_count": max_reg.cast("long"),
+        }
+    )
+    return cust.withColumn(
+        "rule_score",
+        1
+        - F.pow(F.lit(1 - rk.regulatory_rule_weight), F.col("_n_regulatory"))
+        * F.pow(F.lit(1 - rk.threshold_rule_weight), F.col("_n_threshold")),
     )
 
 
@@ -761,7 +771,7 @@ def score_model(spark: SparkSession, cust: DataFrame, model) -> DataFrame:
 def finalise(cust: DataFrame, cc: ComplianceConfig, as_of: dt.date, run_id: str, model_ran: bool) -> DataFrame:
     mc, rk = cc.model, cc.risk
     model_flag = (F.col("model_score") >= mc.threshold) if model_ran else F.lit(None).cast("boolean")
-    cust = cust.withColumn("model_flag", model_flag)
+    cust = cust.withColumns({"model_flag": model_flag, "model_score": F.col("model_score")})
     model_reason = F.when(
         F.coalesce(F.col("model_flag"), F.lit(False)),
         F.struct(
@@ -785,13 +795,16 @@ def finalise(cust: DataFrame, cc: ComplianceConfig, as_of: dt.date, run_id: str,
         .when((F.col("_n_threshold") > 0) | F.coalesce(F.col("model_flag"), F.lit(False)), "medium")
         .otherwise("low")
     )
-    cust = (
-        cust.withColumn("reasons", reasons.cast(REASON_TYPE))
-        .withColumn("risk_score", 1 - (1 - F.col("rule_score")) * (1 - F.coalesce(F.col("model_score"), F.lit(0.0))))
-        .withColumn("is_flagged", flagged)
-        .withColumn("risk_tier", tier)
-        .withColumn("as_of_date", F.lit(as_of))
-        .withColumn("run_id", F.lit(run_id))
+    cust = cust.withColumns(
+        {
+            "reasons": reasons.cast(REASON_TYPE),
+            "risk_score": 1
+            - (1 - F.col("rule_score")) * (1 - rk.model_weight * F.coalesce(F.col("model_score"), F.lit(0.0))),
+            "is_flagged": flagged,
+            "risk_tier": tier,
+            "as_of_date": F.lit(as_of),
+            "run_id": F.lit(run_id),
+        }
     )
     columns = (
         ["temp_key"]

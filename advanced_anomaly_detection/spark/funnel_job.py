@@ -245,9 +245,15 @@ def run(
     last_hour = dt.datetime.combine(end, dt.time(23))
     features = add_features(complete_grid(valid, last_hour), cfg)
 
-    version = model_version or f"aad-{__version__}+cfg.{cfg.digest()}"
+    if models is None:
+        from advanced_anomaly_detection.spark.training import ensure_models
+
+        models = ensure_models(spark, cfg, gold_path, model_dir, start - dt.timedelta(days=1))
+    version = model_version or f"aad-{__version__}+cfg.{cfg.digest()}" + "".join(
+        f"+{name}.{path.rstrip('/').rsplit('/', 1)[-1]}" for name, path in sorted(models.items())
+    )
     ctx = ScoringContext(
-        config=cfg, target_start=pd.Timestamp(start), run_id=run_id, model_version=version, models=models or {}
+        config=cfg, target_start=pd.Timestamp(start), run_id=run_id, model_version=version, models=models
     )
     write_partitions(score_brands(features, ctx), output_path)
     checked.unpersist()
@@ -264,6 +270,7 @@ def run(
         end=str(end),
         history_from=str(first_read),
         detectors_enabled=cfg.detectors.enabled(),
+        models=models,
         elapsed_seconds=round(time.time() - started, 1),
     )
     summary_path = f"{output_path.rstrip('/')}_runs/{run_id}.json"
