@@ -190,6 +190,9 @@ class EnsembleConfig(_Section):
             "lstm": 0.20,
         }
     )
+    # evidence_mean: weighted mean of -log10(1 - score), mapped back to [0, 1] (a weighted geometric
+    # mean of tail probabilities); mean: weighted arithmetic mean of the calibrated scores.
+    method: Literal["evidence_mean", "mean"] = "evidence_mean"
     # An hour is anomalous when the weighted mean of calibrated scores reaches this...
     # (0.9999 ~ one false hour per 10,000 normal hours, i.e. ~2.4 per 1000 brand-days if calibrated)
     threshold: float = Field(0.9999, gt=0, lt=1)

@@ -1,7 +1,9 @@
 """Weighted ensemble of calibrated detector scores: score, agreement, confidence, severity.
 
 Pure NumPy/pandas; the inputs are per-detector calibrated scores in [0, 1] (NaN where a detector did
-not run). Weights are renormalised row by row over the detectors that produced a score.
+not run). Weights are renormalised row by row over the detectors that produced a score. Two means:
+`evidence_mean` (default) averages -log10(1 - score), `mean` averages the scores themselves; the
+evaluation table reports both (README, "Detection quality").
 """
 from __future__ import annotations
 
@@ -22,8 +24,16 @@ def combine(scores: pd.DataFrame, cfg: EnsembleConfig) -> pd.DataFrame:
     ran = np.isfinite(s)
     wr = np.where(ran, w, 0.0)
     wsum = wr.sum(axis=1)
+    if cfg.method == "evidence_mean":
+        # Weighted mean of evidence, -log10(1 - score): a weighted geometric mean of the detectors'
+        # tail probabilities. One detector at 1 - 1e-8 and four at 0.5 stays extreme (~1 - 1e-3),
+        # where the arithmetic mean (0.6) would drown it.
+        values = -np.log10(np.clip(1.0 - np.nan_to_num(s, nan=0.0), 1e-16, 1.0))
+    else:
+        values = np.nan_to_num(s, nan=0.0)
     with np.errstate(invalid="ignore", divide="ignore"):
-        ens = np.where(wsum > 0, (np.nan_to_num(s) * wr).sum(axis=1) / np.where(wsum > 0, wsum, 1.0), np.nan)
+        mean = np.where(wsum > 0, (values * wr).sum(axis=1) / np.where(wsum > 0, wsum, 1.0), np.nan)
+    ens = 1.0 - 10.0 ** (-mean) if cfg.method == "evidence_mean" else mean
     # Detectors with zero weight still vote in the agreement count, but not in the score.
     n_ran = ran.sum(axis=1)
     agreement = (np.nan_to_num(s, nan=0.0) >= cfg.detector_threshold).sum(axis=1)
