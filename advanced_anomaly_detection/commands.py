@@ -148,7 +148,7 @@ def run_evaluation(spark, cfg, workdir: Path, brands: int, history_days: int, sc
     """Generate a labelled benchmark, run the real job on it, score every method on the same hours."""
     import pandas as pd
 
-    from advanced_anomaly_detection import evaluation
+    from advanced_anomaly_detection import ensemble, evaluation
     from advanced_anomaly_detection.config import DETECTOR_NAMES
     from advanced_anomaly_detection.data import synthetic
     from advanced_anomaly_detection.spark import funnel_job
@@ -174,7 +174,13 @@ def run_evaluation(spark, cfg, workdir: Path, brands: int, history_days: int, sc
         m = evaluation.event_metrics(flags, labels, brand_days, tolerance_hours, cfg.alerts)
         rows.append({"method": method, **m})
 
-    add("ensemble", out[["brand", "window_start", "is_anomaly"]])
+    add(f"ensemble ({cfg.ensemble.method})", out[["brand", "window_start", "is_anomaly"]])
+    score_cols = {n: f"{n}_anomaly_score" for n in DETECTOR_NAMES if out[f"{n}_anomaly_score"].notna().any()}
+    if len(score_cols) > 1:  # the other mean, recomputed from the same per-detector scores
+        other = "mean" if cfg.ensemble.method == "evidence_mean" else "evidence_mean"
+        alt = ensemble.combine(out[list(score_cols.values())].set_axis(list(score_cols), axis=1),
+                               cfg.ensemble.model_copy(update={"method": other}))
+        add(f"ensemble ({other})", out[["brand", "window_start"]].assign(is_anomaly=alt["is_anomaly"].to_numpy()))
     for name in DETECTOR_NAMES:
         col = f"{name}_anomaly_score"
         if out[col].notna().any():

@@ -339,7 +339,7 @@ def _keep_kind_pure(ev: List[dict], planted: List[dict]) -> None:
 def _customer_events(g: _Gen, c: _Customer) -> Tuple[List[dict], List[dict]]:
     rng = g.rng
     ev = _base_events(g, c)
-    n_base = len(ev)
+    base_ids = {id(e) for e in ev}
     complaints: List[dict] = []
     day0 = dt.datetime.combine(g.start, dt.time(), tzinfo=UTC)
 
@@ -447,7 +447,7 @@ def _customer_events(g: _Gen, c: _Customer) -> Tuple[List[dict], List[dict]]:
             t = g.visit_time(c, g.day(_OUTBOUND_WEEKDAY, lo - 1, g.days))
             ev.append(_event(c, t, "call", "inbound", 0, "no_answer"))
     if c.kind in ("night_calls", "after_revocation", "complaint_storm"):
-        _keep_kind_pure(ev, ev[n_base:])
+        _keep_kind_pure(ev, [e for e in ev if id(e) not in base_ids])
     return ev, complaints
 
 

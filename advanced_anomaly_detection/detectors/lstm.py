@@ -403,8 +403,9 @@ class LSTMAutoencoderDetector(Detector):
 
     @property
     def min_history_hours(self) -> int:
-        # a full window of context plus a week of reference windows
-        return self.cfg.window_hours + 24 * 7
+        # a full window plus two weeks of reference windows (with one week the calibration reference
+        # is a handful of overlapping windows and a normal day can look like nothing seen before)
+        return self.cfg.window_hours + 24 * 14
 
     def _model(self) -> Optional[LSTMModel]:
         if isinstance(self.model, str):

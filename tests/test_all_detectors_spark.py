@@ -1,0 +1,66 @@
+"""All five detectors through Spark end to end, with small settings: every score column filled,
+the model directory written on first use and reused on the next run."""
+import datetime as dt
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from advanced_anomaly_detection.config import DETECTOR_NAMES, load_config
+from advanced_anomaly_detection.data import synthetic
+from advanced_anomaly_detection.spark import funnel_job
+
+FIRST = dt.date(2026, 4, 6)
+DAYS = 24
+DAY = FIRST + dt.timedelta(days=DAYS - 1)
+
+SMALL = [
+    "detectors.prophet.enabled=true",
+    "detectors.prophet.history_days=14",
+    "detectors.isolation_forest.enabled=true",
+    "detectors.isolation_forest.n_estimators=30",
+    "detectors.changepoint.enabled=true",
+    "detectors.lstm.enabled=true",
+    "detectors.lstm.window_hours=24",
+    "detectors.lstm.epochs=1",
+    "detectors.lstm.windows_per_brand=8",
+    "detectors.lstm.units=8",
+    "detectors.lstm.latent_dim=4",
+    "run.min_history_days=10",
+]
+
+
+@pytest.fixture(scope="module")
+def runs(spark, tmp_path_factory):
+    root = tmp_path_factory.mktemp("all_detectors")
+    brands = synthetic.make_brands(5, seed=5, log10_views_min=3.0, log10_views_max=4.5)
+    gold, _ = synthetic.generate_gold(0, FIRST, DAYS, seed=5, anomalies=False, brands=brands)
+    synthetic.write_gold_parquet(gold, root / "gold")
+    cfg = load_config(None, SMALL)
+    first = funnel_job.run(spark, cfg, str(root / "gold"), str(root / "out"), DAY, DAY, model_dir=str(root / "models"))
+    second = funnel_job.run(spark, cfg, str(root / "gold"), str(root / "out"), DAY, DAY, model_dir=str(root / "models"))
+    return root, first, second, pd.read_parquet(root / "out")
+
+
+def test_every_detector_scores_every_row(runs):
+    _, first, _, out = runs
+    assert first["scoring_status"] == {"scored": len(out)}
+    for name in DETECTOR_NAMES:
+        col = out[f"{name}_anomaly_score"]
+        assert col.notna().all(), (name, out["detector_status"].iloc[0])
+        assert col.between(0, 1).all()
+    assert all(list(used) == list(DETECTOR_NAMES) for used in out["detectors_used"])
+    assert out["detector_status"].str.contains("lstm=ok").all()
+
+
+def test_model_trained_on_first_use_then_reused(runs):
+    root, first, second, _ = runs
+    lstm_dir = Path(first["models"]["lstm"])
+    assert lstm_dir.parent == root / "models" / "lstm"
+    assert (root / "models" / "lstm" / "LATEST").read_text().strip() == lstm_dir.name
+    meta = json.loads((lstm_dir / "metadata.json").read_text())
+    assert meta["window_hours"] == 24 and meta["brands"] == 5
+    assert meta["training_end_date"] == str(DAY - dt.timedelta(days=1))
+    assert second["models"] == first["models"]  # no retraining on the second night
+    assert lstm_dir.name in second["model_version"]
