@@ -23,7 +23,7 @@ test: install
 	$(PY) -m pytest -q tests
 
 evaluate: install
-	$(PY) -m advanced_anomaly_detection.cli evaluate --brands 200 --history-days 56 --scored-days 14 --seed 7
+	$(PY) -m advanced_anomaly_detection.cli evaluate --brands 200 --history-days 56 --scored-days 14 --seed 11 --json data_out/evaluation.json
 
 evaluate-compliance: install
 	$(PY) -m advanced_anomaly_detection.cli evaluate-compliance

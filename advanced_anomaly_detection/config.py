@@ -95,7 +95,7 @@ class BaselineConfig(_Section):
 
 
 class ProphetConfig(_Section):
-    enabled: bool = False
+    enabled: bool = True
     signals: List[Signal] = Field(default_factory=lambda: ["views", "purchases"])
     daily_seasonality: bool = True
     weekly_seasonality: bool = True
@@ -110,7 +110,7 @@ class ProphetConfig(_Section):
 
 
 class IsolationForestConfig(_Section):
-    enabled: bool = False
+    enabled: bool = True
     n_estimators: int = Field(100, ge=10)
     max_samples: int = Field(256, ge=16)
     contamination: Literal["auto"] = "auto"
@@ -122,7 +122,7 @@ class IsolationForestConfig(_Section):
 
 
 class ChangepointConfig(_Section):
-    enabled: bool = False
+    enabled: bool = True
     signals: List[Signal] = Field(default_factory=lambda: ["views", "purchases", "conversion_rate"])
     model: Literal["l2", "l1", "normal", "rbf"] = "l2"
     min_size: int = Field(6, ge=2)
@@ -136,15 +136,15 @@ class ChangepointConfig(_Section):
 
 
 class LSTMConfig(_Section):
-    enabled: bool = False
+    enabled: bool = True
     signals: List[Signal] = Field(default_factory=lambda: ["views", "carts", "purchases", "conversion_rate"])
     window_hours: int = Field(168, ge=4)
     latent_dim: int = Field(16, ge=1)
     units: int = Field(32, ge=1)
-    epochs: int = Field(5, ge=1)
+    epochs: int = Field(3, ge=1)
     batch_size: int = Field(256, ge=1)
     # Training samples this many windows per brand rather than every overlapping window
-    # (32 x 1,000 brands x 5 epochs ~ 3-5 min on 2 CPU cores; 64 would be ~6-9 min).
+    # (32 windows x 1,000 brands x 3 epochs: about 3-5 min on 2 CPU cores).
     windows_per_brand: int = Field(32, ge=1)
     learning_rate: float = Field(1e-3, gt=0)
     # Training reads a deterministic sample of at most this many brands (bounds driver memory).
@@ -354,24 +354,22 @@ class OpenComplaintRuleConfig(_Section):
     """Outbound call/text while a TCPA-related complaint is open (revocation by any reasonable means)."""
 
     enabled: bool = True
-    # A complaint is TCPA-related when its reason or description contains one of these (case-insensitive).
+    # A complaint is TCPA-related when its reason or description contains one of these (case-insensitive
+    # substrings: "calls" also matches "robocalls").
     keywords: List[str] = Field(
         default_factory=lambda: [
             "communication tactic",
-            "repeated call",
-            "frequent call",
-            "robocall",
+            "calls",
+            "calling",
+            "called",
             "autodial",
             "do not call",
             "do-not-call",
-            "stop calling",
-            "stop contacting",
-            "harass",
             "text message",
+            "texting",
+            "harass",
             "telemarket",
             "tcpa",
-            "called after",
-            "calls",
         ]
     )
     # Outbound event types that count as contact (default: calls and texts).

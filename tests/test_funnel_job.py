@@ -6,11 +6,19 @@ import json
 import pandas as pd
 import pytest
 
-from advanced_anomaly_detection.config import load_config
+from advanced_anomaly_detection.config import load_config as _load_config
 from advanced_anomaly_detection.data import synthetic
 from advanced_anomaly_detection.errors import InputValidationError
 from advanced_anomaly_detection.scoring import OUTPUT_SCHEMA
 from advanced_anomaly_detection.spark import funnel_job
+
+# The plumbing is tested with the cheap baseline alone; tests/test_all_detectors_spark.py runs all five.
+BASELINE_ONLY = [f"detectors.{d}.enabled=false" for d in ("prophet", "isolation_forest", "changepoint", "lstm")]
+
+
+def load_config(path=None, overrides=()):
+    return _load_config(path, [*BASELINE_ONLY, *overrides])
+
 
 FIRST = dt.date(2026, 2, 2)
 HISTORY_DAYS = 28

@@ -339,7 +339,8 @@ def _keep_kind_pure(ev: List[dict], planted: List[dict]) -> None:
 def _customer_events(g: _Gen, c: _Customer) -> Tuple[List[dict], List[dict]]:
     rng = g.rng
     ev = _base_events(g, c)
-    base_ids = {id(e) for e in ev}
+    base = list(ev)  # keeps the base events alive, so their ids cannot be reused by planted ones
+    base_ids = {id(e) for e in base}
     complaints: List[dict] = []
     day0 = dt.datetime.combine(g.start, dt.time(), tzinfo=UTC)
 
@@ -448,6 +449,7 @@ def _customer_events(g: _Gen, c: _Customer) -> Tuple[List[dict], List[dict]]:
             ev.append(_event(c, t, "call", "inbound", 0, "no_answer"))
     if c.kind in ("night_calls", "after_revocation", "complaint_storm"):
         _keep_kind_pure(ev, [e for e in ev if id(e) not in base_ids])
+    del base
     return ev, complaints
 
 

@@ -1,0 +1,687 @@
+"""Speed benchmark of the funnel pipeline: does it grow linearly with the number of brands?
+
+`run(spark, options, cfg)` measures, on generated gold tables (`data.synthetic.generate_gold`, anomalies
+planted):
+
+* **nightly** scenarios, one per brand count: the real `funnel_job.run` in the given session scoring
+  one day with `history_days` of history before it, every selected detector, the LSTM trained
+  beforehand (its training is timed on its own: "LSTM training on N brands x D days");
+* one **backfill** scenario: `backfill_brands` brands, `backfill_days` days scored in one run;
+* the **per-detector split**: on a sample of brands of the same gold table, series built as the job
+  builds them (complete hourly grid + time columns, the lookback and series cap of the config),
+  `fit` and `score` of each detector timed apart (wall and CPU seconds, after one warm-up brand);
+* the **seed comparison**: the same detectors configured as the seed system configured them, on
+  `seed_sample` of those brands, and the ratio ours / seed per detector.
+
+Memory is sampled every 0.2 s by a background thread (psutil): the driver Python process, the JVM
+(java processes among the driver's descendants) and the Python workers (descendants whose command
+line names pyspark.daemon / pyspark.worker: the daemon and the workers it forks). Workers are
+reported both as the peak of the sum of their RSS (over-counts pages shared copy-on-write with the
+daemon) and as the peak of the largest single worker. Only descendants of this process count, so
+other Spark sessions on the machine are not measured.
+
+Gold tables are generated in a separate process before any Spark work, so the generator's pandas
+frames never inflate the driver's memory. The result is a dict (written as JSON by `write_json`)
+with the machine (CPU count, load average before and after), the options, every measurement and a
+pass/fail line per speed target. The targets are reported, never asserted.
+"""
+from __future__ import annotations
+
+import concurrent.futures
+import datetime as dt
+import json
+import logging
+import multiprocessing
+import os
+import platform
+import shutil
+import threading
+import time
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any, Callable, Dict, List, Optional, Sequence
+
+import numpy as np
+import pandas as pd
+
+from advanced_anomaly_detection.config import DETECTOR_NAMES, Config
+
+log = logging.getLogger(__name__)
+
+MB = 1024.0 * 1024.0
+FIRST_DATE = dt.date(2026, 1, 5)  # a Monday; the generated tables start here
+
+# speed targets (reported against, not asserted)
+NIGHTLY_1000_LIMIT_S = 300.0
+PER_BRAND_FLAT_LIMIT = 1.25  # max / min seconds per brand over the nightly brand counts
+DRIVER_MEMORY_FLAT_LIMIT = 1.25  # max / min driver peak RSS over the nightly brand counts
+LSTM_TRAINING_1000_LIMIT_S = 300.0
+SEED_RATIO_LIMIT = 0.1  # ours / seed per detector: at least 10x faster
+SEEDED_DETECTORS = ("prophet", "changepoint", "lstm")
+
+MEMORY_METHOD = (
+    "psutil RSS sampled every 0.2 s in a background thread of the driver. driver = this Python process; "
+    "jvm = java processes among its descendants; python workers = descendants whose command line names "
+    "pyspark.daemon or pyspark.worker (the daemon and the workers it forks): 'sum' is the peak of the sum "
+    "of their RSS (over-counts pages shared copy-on-write with the daemon), 'max' the peak of the largest one."
+)
+
+
+@dataclass
+class BenchOptions:
+    brands: List[int] = field(default_factory=lambda: [100, 1000, 5000])
+    history_days: int = 90
+    backfill_days: int = 14
+    backfill_brands: int = 1000
+    detector_sample: int = 20
+    seed_sample: int = 5
+    detectors: List[str] = field(default_factory=lambda: list(DETECTOR_NAMES))
+    out: str = "bench_out"
+    lstm_epochs: Optional[int] = None  # None: the configured lstm.epochs
+    seed_budget_s: float = 600.0  # per seed-configured detector: stop timing more brands past this
+    data_seed: int = 0
+    keep_data: bool = False
+    quick: bool = False
+
+    def validate(self) -> "BenchOptions":
+        from advanced_anomaly_detection.errors import UserError
+
+        unknown = [d for d in self.detectors if d not in DETECTOR_NAMES]
+        if unknown or not self.detectors:
+            raise UserError(f"--detectors: unknown or empty {unknown or self.detectors}; known: {list(DETECTOR_NAMES)}")
+        if not self.brands or min(self.brands) < 1:
+            raise UserError(f"--brands must be positive brand counts, got {self.brands}")
+        if self.history_days < 15:
+            raise UserError(f"--history-days must be at least 15 (scoring needs 14 days), got {self.history_days}")
+        if self.backfill_days < 0 or self.backfill_brands < 0:
+            raise UserError("--backfill-days and --backfill-brands must not be negative (0 skips the backfill)")
+        if self.detector_sample < 1 or self.seed_sample < 0:
+            raise UserError("--detector-sample must be >= 1 and --seed-sample >= 0")
+        return self
+
+
+def quick_options(**overrides: Any) -> BenchOptions:
+    """Tiny sizes: the whole bench in about a minute on a laptop."""
+    base = BenchOptions(brands=[20, 60], history_days=30, backfill_days=3, backfill_brands=20, detector_sample=5,
+                        seed_sample=2, lstm_epochs=1, seed_budget_s=60.0, quick=True)
+    return replace(base, **overrides)
+
+
+def bench_config(cfg: Config, options: BenchOptions) -> Config:
+    """The configuration the bench runs: the given one with the selected detectors enabled, the
+    lookback covering the generated history (so the LSTM trains on all of it) and the epochs set."""
+    from advanced_anomaly_detection.config import Config as _Config
+
+    data = cfg.model_dump(mode="python")
+    for name in DETECTOR_NAMES:
+        data["detectors"][name]["enabled"] = name in options.detectors
+    data["run"]["lookback_days"] = max(options.history_days, 7)
+    if options.lstm_epochs:
+        data["detectors"]["lstm"]["epochs"] = options.lstm_epochs
+    return _Config.model_validate(data)
+
+
+# --------------------------------------------------------------------------------------------------
+# memory sampling
+# --------------------------------------------------------------------------------------------------
+def _is_python_worker(cmdline: Sequence[str]) -> bool:
+    text = " ".join(cmdline)
+    return "pyspark.daemon" in text or "pyspark/worker" in text or "pyspark.worker" in text
+
+
+def _is_jvm(proc, cmdline: Sequence[str]) -> bool:
+    name = proc.name().lower()
+    return name.startswith("java") or bool(cmdline) and os.path.basename(cmdline[0]).startswith("java")
+
+
+def process_snapshot() -> Dict[str, float]:
+    """Current RSS (MB) of the driver, the JVM and the Python workers among this process's descendants."""
+    import psutil
+
+    me = psutil.Process()
+    snap = {"driver": me.memory_info().rss / MB, "jvm": 0.0, "workers_sum": 0.0, "workers_max": 0.0, "workers": 0}
+    for child in me.children(recursive=True):
+        try:
+            cmd = child.cmdline()
+            rss = child.memory_info().rss / MB
+            if _is_python_worker(cmd):
+                snap["workers_sum"] += rss
+                snap["workers_max"] = max(snap["workers_max"], rss)
+                snap["workers"] += 1
+            elif _is_jvm(child, cmd):
+                snap["jvm"] += rss
+        except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
+            continue
+    return snap
+
+
+class PeakMemory:
+    """Context manager: samples `process_snapshot()` every `interval` s; `.peaks` holds the maxima."""
+
+    def __init__(self, interval: float = 0.2):
+        self.interval = interval
+        self.start: Dict[str, float] = {}
+        self.peaks: Dict[str, float] = {}
+        self._stop = threading.Event()
+        self._thread: Optional[threading.Thread] = None
+
+    def _sample(self) -> None:
+        try:
+            snap = process_snapshot()
+        except Exception as exc:  # noqa: BLE001  (a failed sample must not fail the benchmark)
+            log.debug("memory sample failed: %s", exc)
+            return
+        for key, value in snap.items():
+            self.peaks[key] = max(self.peaks.get(key, 0.0), value)
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.interval):
+            self._sample()
+
+    def __enter__(self) -> "PeakMemory":
+        self.start = process_snapshot()
+        self.peaks = dict(self.start)
+        self._thread = threading.Thread(target=self._loop, name="bench-memory", daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+        self._sample()
+
+    def fields(self) -> Dict[str, Any]:
+        return {
+            "driver_start_rss_mb": round(self.start.get("driver", 0.0), 1),
+            "driver_peak_rss_mb": round(self.peaks.get("driver", 0.0), 1),
+            "jvm_peak_rss_mb": round(self.peaks.get("jvm", 0.0), 1),
+            "workers_peak_rss_sum_mb": round(self.peaks.get("workers_sum", 0.0), 1),
+            "workers_peak_rss_max_mb": round(self.peaks.get("workers_max", 0.0), 1),
+            "workers_peak_count": int(self.peaks.get("workers", 0)),
+            "python_workers_alive_at_start": int(self.start.get("workers", 0)),
+        }
+
+
+# --------------------------------------------------------------------------------------------------
+# data
+# --------------------------------------------------------------------------------------------------
+def _generate(n_brands: int, days: int, seed: int, path: str) -> Dict[str, Any]:
+    """Runs in a separate process: generate a gold table and write it as Parquet."""
+    from advanced_anomaly_detection.data import synthetic
+
+    t0 = time.perf_counter()
+    gold, labels = synthetic.generate_gold(n_brands, FIRST_DATE, days, seed=seed, anomalies=True)
+    synthetic.write_gold_parquet(gold, path)
+    return {"rows": int(len(gold)), "labelled_anomalies": int(len(labels)), "seconds": round(time.perf_counter() - t0, 1)}
+
+
+def generate_tables(specs: Dict[str, Dict[str, Any]], seed: int) -> Dict[str, Dict[str, Any]]:
+    """{name: {"brands", "days", "path"}} -> the same with rows / seconds; one spawned process for all."""
+    ctx = multiprocessing.get_context("spawn")
+    out: Dict[str, Dict[str, Any]] = {}
+    with concurrent.futures.ProcessPoolExecutor(max_workers=1, mp_context=ctx) as pool:
+        for name, spec in specs.items():
+            log.info("bench: generating %s (%d brands x %d days)", name, spec["brands"], spec["days"])
+            info = pool.submit(_generate, spec["brands"], spec["days"], seed, spec["path"]).result()
+            out[name] = {**spec, **info}
+    return out
+
+
+def sample_series(gold_path: str, cfg: Config, start: dt.date, n: int) -> List[pd.DataFrame]:
+    """`n` brands spread over the volume range, each as the job's scoring sees it: the lookback,
+    a complete hourly grid to the end of `start`, time and rate columns, capped at max_series_hours."""
+    from advanced_anomaly_detection.series import complete_hourly_grid
+
+    cols = ["brand", "window_start", "views", "carts", "purchases", "revenue"]
+    gold = pd.read_parquet(gold_path, columns=cols)
+    ts = pd.to_datetime(gold["window_start"], utc=True).dt.tz_localize(None)
+    first = pd.Timestamp(start - dt.timedelta(days=cfg.run.lookback_days))
+    last_hour = pd.Timestamp(dt.datetime.combine(start, dt.time(23)))
+    gold = gold.assign(window_start=ts).loc[(ts >= first) & (ts <= last_hour)]
+    volume = gold.groupby("brand")["views"].sum().sort_values()
+    picks = volume.index[np.unique(np.linspace(0, len(volume) - 1, min(n, len(volume))).round().astype(int))]
+    series = []
+    for brand in picks:
+        frame = gold.loc[gold["brand"] == brand].sort_values("window_start")
+        s = complete_hourly_grid(frame, end=last_hour)
+        series.append(s.iloc[-cfg.run.max_series_hours:].reset_index(drop=True))
+    return series
+
+
+def _split(series: pd.DataFrame, start: dt.date):
+    is_target = pd.to_datetime(series["window_start"]) >= pd.Timestamp(start)
+    return series.loc[~is_target].reset_index(drop=True), series.loc[is_target]
+
+
+# --------------------------------------------------------------------------------------------------
+# per-detector split and seed configurations
+# --------------------------------------------------------------------------------------------------
+def _timed(fn: Callable[[], Any]):
+    w0, c0 = time.perf_counter(), time.process_time()
+    result = fn()
+    return result, time.perf_counter() - w0, time.process_time() - c0
+
+
+def time_detector(make: Callable[[], Any], series: List[pd.DataFrame], start: dt.date) -> Dict[str, Any]:
+    """Fit on history and score the scored hours of every series, after one uncounted warm-up."""
+    history, target = _split(series[0], start)
+    make().fit(history).score(target)  # warm-up: imports, model load, graph tracing
+    rows, statuses = [], {}
+    for s in series:
+        history, target = _split(s, start)
+        det = make()
+        det, fit_w, fit_c = _timed(lambda: det.fit(history))
+        _, score_w, score_c = _timed(lambda: det.score(target))
+        statuses[det.status_] = statuses.get(det.status_, 0) + 1
+        rows.append((fit_w, fit_c, score_w, score_c))
+    a = np.array(rows)
+    return {
+        "brands": len(series),
+        "fit_wall_s": float(a[:, 0].mean()),
+        "fit_cpu_s": float(a[:, 1].mean()),
+        "score_wall_s": float(a[:, 2].mean()),
+        "score_cpu_s": float(a[:, 3].mean()),
+        "total_wall_s": float((a[:, 0] + a[:, 2]).mean()),
+        "total_cpu_s": float((a[:, 1] + a[:, 3]).mean()),
+        "max_total_wall_s": float((a[:, 0] + a[:, 2]).max()),
+        "per_brand_total_wall_s": [float(v) for v in a[:, 0] + a[:, 2]],
+        "per_brand_total_cpu_s": [float(v) for v in a[:, 1] + a[:, 3]],
+        "statuses": statuses,
+    }
+
+
+def _seed_changepoint_factory(cfg: Config) -> Callable[[], Any]:
+    """Our changepoint detector with the seed's segmentation: ruptures.Pelt(model="rbf", jump=1) (pure
+    Python, cost matrix recomputed per candidate) on the same deseasonalised signal. Our "rbf" setting
+    uses the compiled KernelCPD instead, which is not what the seed ran."""
+    from advanced_anomaly_detection.detectors.changepoint import ChangepointDetector
+
+    class SeedPeltChangepoint(ChangepointDetector):
+        def _breakpoints(self, signal: np.ndarray) -> List[int]:
+            import ruptures as rpt
+
+            n, min_size = signal.shape[0], self.cfg.min_size
+            if n < 2 * min_size:
+                return [n]
+            pen = self.cfg.penalty_factor * np.log(n) / 10.0  # as our rbf setting: rbf cost per point <= 1
+            return [int(b) for b in rpt.Pelt(model="rbf", jump=1, min_size=min_size).fit(signal).predict(pen=pen)]
+
+    section = cfg.detectors.changepoint.model_copy(update={"model": "rbf", "jump": 1})
+    return lambda: SeedPeltChangepoint(section)
+
+
+def _time_seed(name: str, cfg: Config, series: List[pd.DataFrame], start: dt.date, budget_s: float) -> Dict[str, Any]:
+    """Seconds per brand of the seed's configuration of detector `name` (at least one brand; stops
+    timing more brands once `budget_s` is spent)."""
+    walls, cpus, setting = [], [], ""
+    if name == "prophet":
+        from advanced_anomaly_detection.detectors.prophet_detector import ProphetDetector
+
+        section = cfg.detectors.prophet.model_copy(update={"uncertainty_samples": 1000})
+        setting = "ProphetDetector with uncertainty_samples=1000 (Prophet's default), same signals and history"
+
+        def one(s):
+            history, target = _split(s, start)
+            ProphetDetector(section).fit(history).score(target)
+    elif name == "changepoint":
+        make = _seed_changepoint_factory(cfg)
+        setting = ("ChangepointDetector with its segmentation replaced by ruptures.Pelt(model='rbf', jump=1, "
+                   f"min_size={cfg.detectors.changepoint.min_size}) on the same deseasonalised signal")
+
+        def one(s):
+            history, target = _split(s, start)
+            make().fit(history).score(target)
+    elif name == "lstm":
+        from advanced_anomaly_detection.detectors.lstm import _tf, build_autoencoder, training_windows
+
+        lc = cfg.detectors.lstm
+        every = lc.model_copy(update={"windows_per_brand": 10**9})  # every overlapping window
+        tf = _tf()
+        f = len(lc.signals)
+        model = build_autoencoder(lc.window_hours, f, lc.units, lc.latent_dim)
+        model.compile(optimizer=tf.keras.optimizers.Adam(lc.learning_rate), loss="mse")
+        setting = (f"one global autoencoder of our size (window {lc.window_hours}, units {lc.units}, latent "
+                   f"{lc.latent_dim}) trained 1 epoch on every overlapping window of the brand's history "
+                   "(the seed trained over every row each run); a lower bound of the seed's cost: no scoring, 1 epoch")
+
+        def one(s):
+            history, _ = _split(s, start)
+            X, _, _ = training_windows([history], every, seed=0)
+            model.fit([X[..., :f], X[..., f:]], X[..., :f], batch_size=lc.batch_size, epochs=1, verbose=0)
+
+        one(series[0])  # warm-up: graph tracing (a global model is built once)
+    else:
+        raise ValueError(f"no seed configuration for {name}")
+    spent = 0.0
+    for s in series:
+        _, w, c = _timed(lambda: one(s))
+        walls.append(w)
+        cpus.append(c)
+        spent += w
+        if spent > budget_s:
+            break
+    return {"setting": setting, "brands_timed": len(walls), "wall_s": float(np.mean(walls)),
+            "cpu_s": float(np.mean(cpus)), "per_brand_wall_s": [float(v) for v in walls]}
+
+
+# --------------------------------------------------------------------------------------------------
+# the benchmark
+# --------------------------------------------------------------------------------------------------
+def machine_info(spark) -> Dict[str, Any]:
+    import psutil
+
+    return {
+        "cpu_count": os.cpu_count(),
+        "memory_gb": round(psutil.virtual_memory().total / 1024**3, 1),
+        "loadavg_start": [round(v, 2) for v in os.getloadavg()],
+        "python": platform.python_version(),
+        "spark": spark.version,
+        "spark_master": spark.sparkContext.master,
+        "spark_default_parallelism": spark.sparkContext.defaultParallelism,
+        "platform": platform.platform(),
+    }
+
+
+def _run_job(spark, cfg: Config, gold: str, out: str, start: dt.date, end: dt.date, models: Dict[str, str],
+             name: str, brands: int, warm: bool, history_days: int) -> Dict[str, Any]:
+    from advanced_anomaly_detection.spark import funnel_job
+
+    load_before = os.getloadavg()
+    with PeakMemory() as mem:
+        t0 = time.perf_counter()
+        summary = funnel_job.run(spark, cfg, gold, out, start, end, models=models)
+        wall = time.perf_counter() - t0
+    days = (end - start).days + 1
+    row = {
+        "scenario": name,
+        "kind": "nightly" if days == 1 else "backfill",
+        "brands": brands,
+        "history_days": history_days,
+        "days_scored": days,
+        "detectors": cfg.detectors.enabled(),
+        "session_warm": warm,
+        "wall_s": round(wall, 2),
+        "job_elapsed_s": summary["elapsed_seconds"],
+        "s_per_brand": round(wall / brands, 4),
+        "s_per_brand_day": round(wall / (brands * days), 4),
+        "rows_read": summary["rows_read"],
+        "rows_per_s": round(summary["rows_read"] / wall, 1),
+        "output_rows": summary["output_rows"],
+        "brands_scored": summary["brands_scored"],
+        "anomalies": summary["anomalies"],
+        **mem.fields(),
+        "loadavg_before": [round(v, 2) for v in load_before],
+        "loadavg_after": [round(v, 2) for v in os.getloadavg()],
+    }
+    log.info("bench: %s done in %.1f s (%.3f s/brand, %.0f rows/s)", name, wall, row["s_per_brand"], row["rows_per_s"])
+    return row
+
+
+def _train(spark, cfg: Config, gold: str, model_dir: str, end: dt.date, brands: int, days: int) -> Dict[str, Any]:
+    from advanced_anomaly_detection.spark.training import train_lstm_model
+
+    with PeakMemory() as mem:
+        t0 = time.perf_counter()
+        info = train_lstm_model(spark, cfg, gold, model_dir, end)
+        wall = time.perf_counter() - t0
+    return {
+        "scenario": f"LSTM training on {brands} brands x {days} days",
+        "brands": brands,
+        "history_days": days,
+        "brands_trained": info.get("brands"),
+        "windows": info.get("windows"),
+        "epochs": cfg.detectors.lstm.epochs,
+        "wall_s": round(wall, 2),
+        "path": info["path"],
+        **mem.fields(),
+    }
+
+
+def _linear_fit(rows: List[Dict[str, Any]]) -> Dict[str, Any]:
+    """wall = fixed + marginal x brands over the nightly scenarios (least squares)."""
+    if len({r["brands"] for r in rows}) < 2:
+        return {"fixed_overhead_s": None, "marginal_s_per_brand": None, "sizes": [r["brands"] for r in rows]}
+    x = np.array([r["brands"] for r in rows], float)
+    y = np.array([r["wall_s"] for r in rows], float)
+    slope, intercept = np.polyfit(x, y, 1)
+    return {"fixed_overhead_s": round(float(intercept), 2), "marginal_s_per_brand": round(float(slope), 5),
+            "sizes": [int(v) for v in x]}
+
+
+def _target(name: str, value: Optional[float], limit: float, unit: str, basis: str, lower_is_better: bool = True):
+    if value is None or not np.isfinite(value):
+        status = "n/a"
+    else:
+        status = "pass" if (value <= limit if lower_is_better else value >= limit) else "fail"
+    return {"target": name, "value": None if value is None else round(float(value), 4), "limit": limit,
+            "unit": unit, "status": status, "basis": basis}
+
+
+def evaluate_targets(result: Dict[str, Any], options: BenchOptions) -> List[Dict[str, Any]]:
+    nightly = [r for r in result["scenarios"] if r["kind"] == "nightly"]
+    all_detectors = set(options.detectors) == set(DETECTOR_NAMES)
+    subset = "" if all_detectors else f"; detectors {','.join(options.detectors)} only"
+    targets = []
+
+    at_1000 = [r for r in nightly if r["brands"] == 1000]
+    fit = result["scaling"]
+    if at_1000:
+        value, basis = at_1000[-1]["wall_s"], "measured" + subset
+    elif fit["marginal_s_per_brand"] is not None:
+        value = fit["fixed_overhead_s"] + 1000 * fit["marginal_s_per_brand"]
+        basis = f"extrapolated from {fit['sizes']} brands (linear fit){subset}"
+    else:
+        value, basis = None, "not measured"
+    targets.append(_target("nightly 1,000 brands, all detectors: wall", value, NIGHTLY_1000_LIMIT_S, "s", basis))
+
+    if len(nightly) >= 2:
+        per = [r["s_per_brand"] for r in nightly]
+        targets.append(_target("time per brand flat (max/min over brand counts)", max(per) / min(per),
+                               PER_BRAND_FLAT_LIMIT, "ratio", f"brands {[r['brands'] for r in nightly]}"))
+        mem = [r["driver_peak_rss_mb"] for r in nightly]
+        targets.append(_target("driver memory flat (max/min peak RSS)", max(mem) / min(mem),
+                               DRIVER_MEMORY_FLAT_LIMIT, "ratio", f"brands {[r['brands'] for r in nightly]}"))
+    else:
+        targets.append(_target("time per brand flat (max/min over brand counts)", None, PER_BRAND_FLAT_LIMIT,
+                               "ratio", "needs two brand counts"))
+        targets.append(_target("driver memory flat (max/min peak RSS)", None, DRIVER_MEMORY_FLAT_LIMIT, "ratio",
+                               "needs two brand counts"))
+
+    training = result["training"]
+    exact = [t for t in training if t["brands"] == 1000 and t["history_days"] == 90]
+    if exact:
+        value, basis = exact[-1]["wall_s"], "measured"
+    elif training:
+        t = max(training, key=lambda r: r["windows"] or 0)
+        # training cost grows with the windows trained on (brands capped at lstm.max_training_brands)
+        per_window = t["wall_s"] / max(t["windows"] or 1, 1)
+        lc = result["config"]["lstm"]
+        windows_1000 = min(1000, lc["max_training_brands"]) * lc["windows_per_brand"]
+        value = per_window * windows_1000 * lc["epochs"] / max(t["epochs"], 1)
+        basis = (f"extrapolated per window from {t['scenario']} ({t['windows']} windows, {t['epochs']} epoch(s)) "
+                 f"to {windows_1000} windows x {lc['epochs']} epochs")
+    else:
+        value, basis = None, "lstm not selected"
+    targets.append(_target("LSTM training 1,000 brands x 90 days: wall", value, LSTM_TRAINING_1000_LIMIT_S, "s", basis))
+
+    for row in result["seed_comparison"]:
+        targets.append(_target(f"{row['detector']} >= 10x faster than the seed configuration (ours/seed)",
+                               row["ratio_ours_over_seed"], SEED_RATIO_LIMIT, "ratio",
+                               f"{row['brands_timed']} brand(s); {row['ours_basis']}"))
+    return targets
+
+
+def run(spark, options: BenchOptions, cfg: Optional[Config] = None, session_info: Optional[Dict[str, Any]] = None
+        ) -> Dict[str, Any]:
+    """Run the benchmark in `spark` (never stopped here); returns the result dict (see module doc)."""
+    options.validate()
+    started = time.perf_counter()
+    if cfg is None:
+        from advanced_anomaly_detection.config import load_config
+
+        cfg = load_config()
+    cfg = bench_config(cfg, options)
+    out = Path(options.out)
+    work = out / f"work_{dt.datetime.now():%Y%m%dT%H%M%S}_{os.getpid()}"
+    history, start = options.history_days, FIRST_DATE + dt.timedelta(days=options.history_days)
+    use_lstm = "lstm" in options.detectors
+    result: Dict[str, Any] = {
+        "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "machine": machine_info(spark),
+        "session": session_info or {"created_by_bench": False},
+        "options": asdict(options),
+        "config": {"digest": cfg.digest(), "lookback_days": cfg.run.lookback_days, "detectors": cfg.detectors.enabled(),
+                   "lstm": cfg.detectors.lstm.model_dump(mode="json"),
+                   "prophet_uncertainty_samples": cfg.detectors.prophet.uncertainty_samples,
+                   "changepoint_model": cfg.detectors.changepoint.model},
+        "memory_method": MEMORY_METHOD,
+        "first_date": str(FIRST_DATE),
+        "scored_date": str(start),
+    }
+
+    # 1. every gold table first, in another process
+    specs = {f"nightly_{n}": {"brands": n, "days": history + 1, "path": str(work / f"gold_{n}")} for n in options.brands}
+    if options.backfill_days and options.backfill_brands:
+        specs["backfill"] = {"brands": options.backfill_brands, "days": history + options.backfill_days,
+                             "path": str(work / f"gold_backfill_{options.backfill_brands}")}
+    result["data"] = [{"table": k, **v} for k, v in generate_tables(specs, options.data_seed).items()]
+
+    # 2. per brand count: LSTM training (timed apart), then the nightly run
+    # warm: the session has run jobs before (given by the caller; else: Python workers already alive)
+    if session_info and "warm_at_start" in session_info:
+        warm = bool(session_info["warm_at_start"])
+    else:
+        warm = process_snapshot()["workers"] > 0
+        result["session"]["warm_at_start"] = warm
+    result["training"], result["scenarios"] = [], []
+    models: Dict[str, str] = {}
+    for n in options.brands:
+        gold = specs[f"nightly_{n}"]["path"]
+        if use_lstm:
+            log.info("bench: LSTM training on %d brands x %d days", n, history)
+            t = _train(spark, cfg, gold, str(work / f"models_{n}"), start - dt.timedelta(days=1), n, history)
+            t["session_warm"] = warm
+            result["training"].append(t)
+            models = {"lstm": t.pop("path")}
+            warm = True
+        log.info("bench: nightly run on %d brands", n)
+        result["scenarios"].append(_run_job(spark, cfg, gold, str(work / f"out_{n}"), start, start, models,
+                                            f"nightly {n} brands x 1 day", n, warm, history))
+        warm = True
+
+    # 3. backfill, with the last trained model (a global model: any brand count's will do)
+    if "backfill" in specs:
+        end = start + dt.timedelta(days=options.backfill_days - 1)
+        log.info("bench: backfill on %d brands x %d days", options.backfill_brands, options.backfill_days)
+        result["scenarios"].append(_run_job(
+            spark, cfg, specs["backfill"]["path"], str(work / "out_backfill"), start, end, models,
+            f"backfill {options.backfill_brands} brands x {options.backfill_days} days", options.backfill_brands,
+            warm, history))
+    result["scaling"] = _linear_fit([r for r in result["scenarios"] if r["kind"] == "nightly"])
+
+    # 4. per-detector split on a sample of the first table's brands (in this process)
+    series = sample_series(specs[f"nightly_{options.brands[0]}"]["path"], cfg, start, options.detector_sample)
+    from advanced_anomaly_detection.detectors import build_detector
+
+    result["detectors"] = []
+    timings: Dict[str, Dict[str, Any]] = {}
+    for name in options.detectors:
+        log.info("bench: timing %s fit/score on %d brands", name, len(series))
+        timings[name] = time_detector(lambda: build_detector(name, cfg, models), series, start)
+        result["detectors"].append({"detector": name, **timings[name]})
+
+    # 5. seed configurations on the first seed_sample brands of that sample
+    result["seed_comparison"] = []
+    training_per_brand = None
+    if use_lstm and result["training"]:
+        t = result["training"][-1]
+        training_per_brand = t["wall_s"] / t["brands"]
+    for name in [d for d in SEEDED_DETECTORS if d in options.detectors]:
+        if not options.seed_sample:
+            break
+        sample = series[: options.seed_sample]
+        log.info("bench: timing the seed configuration of %s on %d brands", name, len(sample))
+        seed = _time_seed(name, cfg, sample, start, options.seed_budget_s)
+        k = seed["brands_timed"]
+        ours = float(np.mean(timings[name]["per_brand_total_wall_s"][:k]))
+        ours_cpu = float(np.mean(timings[name]["per_brand_total_cpu_s"][:k]))
+        basis = "fit + score per brand, same brands"
+        if name == "lstm" and training_per_brand is not None:
+            ours += training_per_brand
+            basis += f" + our training amortised over the brands ({training_per_brand:.4f} s/brand)"
+        result["seed_comparison"].append({
+            "detector": name, "seed_setting": seed["setting"], "brands_timed": k,
+            "ours_wall_s_per_brand": round(ours, 4), "ours_cpu_s_per_brand": round(ours_cpu, 4), "ours_basis": basis,
+            "seed_wall_s_per_brand": round(seed["wall_s"], 4), "seed_cpu_s_per_brand": round(seed["cpu_s"], 4),
+            "seed_per_brand_wall_s": seed["per_brand_wall_s"],
+            "ratio_ours_over_seed": round(ours / seed["wall_s"], 5) if seed["wall_s"] > 0 else None,
+            "speedup": round(seed["wall_s"] / ours, 1) if ours > 0 else None,
+        })
+    for name in options.detectors:
+        if name not in SEEDED_DETECTORS:
+            result["seed_comparison_skipped"] = result.get("seed_comparison_skipped", {})
+            result["seed_comparison_skipped"][name] = (
+                "same settings as the seed (sklearn defaults)" if name == "isolation_forest"
+                else "the seed had no such detector (its z-score rule is not timed here)")
+
+    result["targets"] = evaluate_targets(result, options)
+    result["machine"]["loadavg_end"] = [round(v, 2) for v in os.getloadavg()]
+    result["total_seconds"] = round(time.perf_counter() - started, 1)
+    if not options.keep_data:
+        shutil.rmtree(work, ignore_errors=True)
+    else:
+        result["data_dir"] = str(work)
+    return result
+
+
+def write_json(result: Dict[str, Any], out: str) -> Path:
+    path = Path(out) / f"bench_{dt.datetime.now():%Y%m%dT%H%M%S}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(result, indent=2, default=str))
+    return path
+
+
+# --------------------------------------------------------------------------------------------------
+# tables
+# --------------------------------------------------------------------------------------------------
+def _table(headers: List[str], rows: List[List[Any]]) -> str:
+    cells = [[str(h) for h in headers]] + [["" if v is None else str(v) for v in r] for r in rows]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
+    lines = ["  ".join(c.rjust(w) if j else c.ljust(w) for j, (c, w) in enumerate(zip(r, widths))) for r in cells]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def format_report(result: Dict[str, Any]) -> str:
+    m = result["machine"]
+    parts = [f"bench {result['date']}: {m['cpu_count']} CPUs, {m['memory_gb']} GB, Python {m['python']}, "
+             f"Spark {m['spark']} ({m['spark_master']}); load average {m['loadavg_start']} at start, "
+             f"{m.get('loadavg_end')} at end; {result['total_seconds']} s in all"]
+    rows = [[t["scenario"], t["brands"], "-", "-", t["wall_s"], round(t["wall_s"] / t["brands"], 4), "-",
+             t["driver_peak_rss_mb"], t["jvm_peak_rss_mb"], "-", "yes" if t["session_warm"] else "no"]
+            for t in result["training"]]
+    rows += [[s["scenario"], s["brands"], s["days_scored"], s["rows_read"], s["wall_s"], s["s_per_brand"],
+              s["rows_per_s"], s["driver_peak_rss_mb"], s["jvm_peak_rss_mb"],
+              f"{s['workers_peak_rss_sum_mb']:.0f}/{s['workers_peak_rss_max_mb']:.0f}",
+              "yes" if s["session_warm"] else "no"] for s in result["scenarios"]]
+    parts.append(_table(["scenario", "brands", "days", "rows read", "wall s", "s/brand", "rows/s", "driver MB",
+                         "JVM MB", "workers MB sum/max", "warm"], rows))
+    fit = result["scaling"]
+    if fit["marginal_s_per_brand"] is not None:
+        parts.append(f"nightly wall ~ {fit['fixed_overhead_s']} s + {fit['marginal_s_per_brand']} s x brands "
+                     f"(least squares over {fit['sizes']})")
+    seed = {r["detector"]: r for r in result["seed_comparison"]}
+    rows = []
+    for d in result["detectors"]:
+        s = seed.get(d["detector"])
+        rows.append([d["detector"], d["brands"], f"{d['fit_wall_s'] * 1e3:.1f}", f"{d['fit_cpu_s'] * 1e3:.1f}",
+                     f"{d['score_wall_s'] * 1e3:.1f}", f"{d['score_cpu_s'] * 1e3:.1f}",
+                     f"{s['seed_wall_s_per_brand'] * 1e3:.0f}" if s else "-",
+                     f"{s['ratio_ours_over_seed']:.4f}" if s and s["ratio_ours_over_seed"] is not None else "-",
+                     f"{s['speedup']}x" if s else "-"])
+    parts.append(_table(["detector (per brand)", "brands", "fit ms", "fit cpu ms", "score ms", "score cpu ms",
+                         "seed ms", "ours/seed", "speedup"], rows))
+    parts.append(_table(["target", "value", "limit", "status", "basis"],
+                        [[t["target"], t["value"], t["limit"], t["status"].upper(), t["basis"]] for t in result["targets"]]))
+    return "\n\n".join(parts)
