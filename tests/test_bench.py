@@ -9,13 +9,13 @@ SCENARIO_FIELDS = {
     "scenario", "kind", "brands", "history_days", "days_scored", "detectors", "session_warm", "wall_s",
     "job_elapsed_s", "s_per_brand", "s_per_brand_day", "rows_read", "rows_per_s", "output_rows", "brands_scored",
     "anomalies", "driver_start_rss_mb", "driver_peak_rss_mb", "jvm_peak_rss_mb", "workers_peak_rss_sum_mb",
-    "workers_peak_rss_max_mb", "workers_peak_count", "python_workers_alive_at_start", "loadavg_before",
-    "loadavg_after",
+    "workers_peak_rss_max_mb", "workers_peak_count", "python_workers_alive_at_start", "cpu_s", "cpu_utilisation",
+    "loadavg_before", "loadavg_after",
 }
 DETECTOR_FIELDS = {"detector", "brands", "fit_wall_s", "fit_cpu_s", "score_wall_s", "score_cpu_s", "total_wall_s",
                    "total_cpu_s", "max_total_wall_s", "statuses"}
 SEED_FIELDS = {"detector", "seed_setting", "brands_timed", "ours_wall_s_per_brand", "ours_cpu_s_per_brand",
-               "seed_wall_s_per_brand", "seed_cpu_s_per_brand", "ratio_ours_over_seed", "speedup"}
+               "seed_wall_s_per_brand", "seed_cpu_s_per_brand", "ratio_ours_over_seed", "speedup", "ratio_with_training"}
 TARGETS = ("nightly 1,000 brands", "time per brand flat", "driver memory flat", "LSTM training",
            "changepoint >= 10x faster")
 
@@ -49,6 +49,7 @@ def test_json_has_every_field(result):
         assert s["driver_peak_rss_mb"] > 0 and s["jvm_peak_rss_mb"] > 0  # the JVM is found among our children
         assert s["workers_peak_rss_sum_mb"] >= s["workers_peak_rss_max_mb"] > 0  # applyInPandas ran workers
         assert s["detectors"] == ["baseline", "changepoint"]
+        assert s["cpu_s"] > 0 and 0 < s["cpu_utilisation"] <= 1.5
     assert scenarios[1]["session_warm"] is True  # the first run warmed the session
     assert loaded["training"] == []  # no LSTM selected
     assert loaded["scaling"]["marginal_s_per_brand"] is not None

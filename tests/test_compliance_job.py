@@ -13,7 +13,7 @@ from advanced_anomaly_detection.compliance.schema import FEATURES
 from advanced_anomaly_detection.config import Config, load_config
 from advanced_anomaly_detection.errors import InputValidationError
 
-N_CUSTOMERS = 400
+N_CUSTOMERS = 300
 
 
 @pytest.fixture(scope="module")
@@ -140,7 +140,8 @@ def test_bad_rows_quarantined_counted_and_missing_optional_columns_reported(spar
     journey.to_csv(tmp_path / "journey.csv", index=False)
     complaints.to_csv(tmp_path / "complaints.csv", index=False)
     out = str(tmp_path / "gold")
-    summary = run(spark, Config(), str(tmp_path / "journey.csv"), str(tmp_path / "complaints.csv"), None, out,
+    cfg = load_config(None, ["compliance.max_rejected_fraction=0.8"])  # 2 of the 3 complaints are bad
+    summary = run(spark, cfg, str(tmp_path / "journey.csv"), str(tmp_path / "complaints.csv"), None, out,
                   "2026-11-20")
     j = summary["inputs"]["journey"]
     assert j["rows"] == 9 and j["accepted"] == 5
@@ -166,11 +167,22 @@ def test_bad_rows_quarantined_counted_and_missing_optional_columns_reported(spar
     assert "unknown or ambiguous time zone" in detail
     assert pd.isna(res.loc["A", "rule_regf_call_after_conversation"])  # not evaluated: null, not False
     assert summary["model"]["status"].startswith("insufficient_customers")
-    # A rerun of the same as-of date replaces its partition instead of adding rows.
-    again = run(spark, Config(), str(tmp_path / "journey.csv"), str(tmp_path / "complaints.csv"), None, out,
-                "2026-11-20")
-    res2 = pd.read_parquet(out)
-    assert len(res2) == 2 and set(res2["run_id"]) == {again["run_id"]}
+
+
+def test_rerun_replaces_its_as_of_partition_only(spark, tmp_path):
+    from advanced_anomaly_detection.spark.compliance_job import _writer
+
+    out = str(tmp_path / "gold")
+    rows = lambda d, keys, run: [(k, dt.date.fromisoformat(d), run) for k in keys]  # noqa: E731
+    schema = "temp_key string, as_of_date date, run_id string"
+    _writer(spark.createDataFrame(rows("2026-11-19", "AB", "r1"), schema), True).parquet(out)
+    _writer(spark.createDataFrame(rows("2026-11-20", "ABC", "r2"), schema), True).parquet(out)
+    _writer(spark.createDataFrame(rows("2026-11-20", "AB", "r3"), schema), True).parquet(out)  # rerun
+    got = pd.read_parquet(out)
+    got["as_of_date"] = got["as_of_date"].astype(str)
+    assert sorted(map(tuple, got[["as_of_date", "run_id"]].drop_duplicates().to_numpy())) == [
+        ("2026-11-19", "r1"), ("2026-11-20", "r3")]
+    assert len(got) == 4
 
 
 def test_cli_reports_user_errors_in_one_line(spark, tmp_path, capsys):

@@ -76,6 +76,7 @@ class Validated:
     missing_optional: List[str]
     rows: int = 0
     rejected_counts: Dict[str, int] = field(default_factory=dict)
+    by_key: Dict[str, int] = field(default_factory=dict)
 
     @property
     def clean(self) -> DataFrame:
@@ -235,7 +236,11 @@ def _check_rejected_fraction(v: Validated, max_fraction: float, examples: Dict[s
             f"{v.name}: {bad:,} of {v.rows:,} rows rejected ({bad / v.rows:.0%} > "
             f"compliance.max_rejected_fraction={max_fraction:g}), mostly {worst} ({v.rejected_counts[worst]:,})"
             + (f", e.g. {example}" if example else "")
-            + "; timestamps must be ISO 8601 (e.g. 2026-11-20 14:03:00, UTC unless an offset is given)"
+            + (
+                "; timestamps must be ISO 8601 (e.g. 2026-11-20 14:03:00, UTC unless an offset is given)"
+                if worst.startswith("unparseable_")
+                else ""
+            )
         )
 
 
@@ -857,12 +862,26 @@ def _writer(df: DataFrame, partitioned: bool):
     return w
 
 
-def _stage_counts(v: Validated, group_extra: Optional[Column] = None) -> List[T.Row]:
-    """One action over the staged table: rows per reject reason (and per extra key of accepted rows)."""
-    keys = [F.col("_reject_reason").alias("_r")]
-    if group_extra is not None:
-        keys.append(F.when(F.col("_reject_reason").isNull(), group_extra).alias("_g"))
-    return v.staged.groupBy(*keys).count().collect()
+def _stage_counts(tables: Sequence[Tuple[Validated, Optional[Column]]]) -> None:
+    """One action over all staged tables: rows per table and reject reason (and, for accepted rows,
+    per an extra key such as the event date, kept in `Validated.by_key`)."""
+    parts = []
+    for v, extra in tables:
+        key = F.when(F.col("_reject_reason").isNull(), extra).cast("string") if extra is not None else F.lit(None)
+        parts.append(
+            v.staged.groupBy(F.col("_reject_reason").alias("_r"), key.cast("string").alias("_g"))
+            .count()
+            .withColumn("_t", F.lit(v.name))
+        )
+    union = parts[0]
+    for part in parts[1:]:
+        union = union.unionByName(part)
+    rows = union.collect()
+    for v, _ in tables:
+        mine = [r for r in rows if r["_t"] == v.name]
+        v.rows = sum(int(r["count"]) for r in mine)
+        v.rejected_counts = _reason_counts(mine)
+        v.by_key = {r["_g"]: int(r["count"]) for r in mine if r["_r"] is None and r["_g"] is not None}
 
 
 def run(
@@ -904,17 +923,9 @@ def run(
         )
         j.staged = persist(j.staged)
         c.staged = persist(c.staged)
-        # Journey: rows per reason and per event date (for the as-of default and window counts).
-        day_rows = _stage_counts(j, F.to_date("event_ts"))
-        j.rows = sum(r["count"] for r in day_rows)
-        j.rejected_counts = _reason_counts(day_rows)
-        per_day = {r["_g"]: r["count"] for r in day_rows if r["_r"] is None and r["_g"] is not None}
-        for v in (c, a):
-            if v is None:
-                continue
-            rows = _stage_counts(v)
-            v.rows = sum(r["count"] for r in rows)
-            v.rejected_counts = _reason_counts(rows)
+        # Rows per table and reason; journey rows per event date (as-of default, window counts).
+        _stage_counts([(j, F.to_date("event_ts")), (c, None)] + ([(a, None)] if a else []))
+        per_day = {dt.date.fromisoformat(d): n for d, n in j.by_key.items()}
         for v in (j, c, a):
             if v is not None:
                 examples = {r: _example(v, r) for r in v.rejected_counts} if v.rows and (
@@ -929,8 +940,8 @@ def run(
         after = sum(n for d, n in per_day.items() if d >= as_of_date + dt.timedelta(days=1))
         before = sum(n for d, n in per_day.items() if d < window_start.date())
         summary.update(as_of=as_of_date.isoformat(), as_of_source="argument" if as_of_arg else "latest journey event")
-        log.info("as of %s: journey %d rows (%d rejected, %d after as-of, %d before lookback)",
-                 as_of_date, j.rows, j.rows - j.accepted, after, before)
+        log.info("as of %s: journey %d rows (%d rejected, %d after as-of, %d before lookback); inputs read in %.1fs",
+                 as_of_date, j.rows, j.rows - j.accepted, after, before, time.time() - started)
 
         active = R.rule_availability(cc, j.present_optional, c.present_optional)
         skipped = {code: why for code, why in active.items() if why}
@@ -967,8 +978,9 @@ def run(
         # ---- 4. customers ------------------------------------------------------------------------
         cust = customer_table(event_features(ev, as_of_end, cc), comp_feat, oc, a.clean if a else None, as_of_date, cc)
         cust = persist(apply_rules(cust, cc, active))
+        t_stage = time.time()
         n_customers = cust.count()
-        log.info("%d customers with features", n_customers)
+        log.info("features and rules of %d customers in %.1fs", n_customers, time.time() - t_stage)
 
         # ---- 5. model ----------------------------------------------------------------------------
         model, model_info = train_model(spark, cust, cc, n_customers)
@@ -976,11 +988,18 @@ def run(
         out = finalise(scored, cc, as_of_date, run_id, model is not None)
 
         # ---- 6. write + summary -------------------------------------------------------------------
+        t_stage = time.time()
         _writer(out, cc.partition_by_as_of).parquet(output)
+        log.info("scored and wrote %s in %.1fs", output, time.time() - t_stage)
         written = spark.read.parquet(output)
         if cc.partition_by_as_of:
             written = written.where(F.col("as_of_date") == F.lit(as_of_date))
         written = written.where(F.col("run_id") == run_id)
+        reason_sums = [
+            F.sum(F.array_contains(F.col("reasons.code"), code).cast("int")).alias(f"reason_{code}")
+            for code in R.ALL_REASON_CODES
+        ]
+        tier_sums = [F.sum((F.col("risk_tier") == t).cast("int")).alias(f"tier_{t}") for t in R.RISK_TIERS]
         stats = written.agg(
             F.count(F.lit(1)).alias("customers"),
             F.sum(F.col("is_flagged").cast("int")).alias("flagged"),
@@ -988,12 +1007,11 @@ def run(
             F.sum("contacts_zone_unknown").alias("zone_unknown"),
             F.sum("contacts_zone_ambiguous").alias("zone_ambiguous"),
             F.sum(F.col("outbound_calls") + F.col("outbound_texts")).alias("contacts"),
+            *reason_sums,
+            *tier_sums,
         ).collect()[0]
-        by_reason = {
-            r["code"]: r["count"]
-            for r in written.select(F.explode("reasons.code").alias("code")).groupBy("code").count().collect()
-        }
-        tiers = {r["risk_tier"]: r["count"] for r in written.groupBy("risk_tier").count().collect()}
+        by_reason = {code: int(stats[f"reason_{code}"] or 0) for code in R.ALL_REASON_CODES}
+        tiers = {t: int(stats[f"tier_{t}"] or 0) for t in R.RISK_TIERS}
         model_info["flagged"] = int(stats["model_flagged"] or 0)
 
         summary.update(

@@ -1,0 +1,463 @@
+"""Detectors for a generic continuous metric series (not the funnel): same protocol, same calibration.
+
+A generic frame has one row per step of a regular grid (see generic_series.py):
+  ``timestamp`` (naive UTC), ``value`` (float, NaN where nothing was observed) and ``is_filled``
+  (True where the grid point was missing or unusable in the input).
+The funnel detectors read views/carts/... and an hourly grid; these read ``value`` at the series'
+own frequency (``freq``, a pd.Timedelta of 1 min ... 1 day) with the same methods:
+
+* ``GenericBaselineDetector`` ("baseline"): robust seasonal profile (slot of day x day of week,
+  re-levelled to the recent median), robust residual scale, trailing-window evidence.
+* ``GenericProphetDetector`` ("prophet"): Prophet on (ds, y); trend held at its last value.
+* ``GenericIsolationForestDetector`` ("isolation_forest"): value, residual from the seasonal profile,
+  step change, seasonal-naive deviation and seasonal position.
+* ``GenericChangepointDetector`` ("changepoint"): KernelCPD (linear kernel = l2 cost, compiled PELT)
+  on the deseasonalised z-series; breakpoint effect sizes decayed over the following points.
+
+Values are modelled on log1p when the history is non-negative (counts, revenue, prices), else as is.
+Filled (unobserved) points never get a score: raw_score is NaN there. Where a detector needs a
+complete signal (lags, segmentation), unobserved points take the seasonal expectation (z = 0).
+All scores go through the base class: TailCalibrator against the detector's own history scores.
+"""
+from __future__ import annotations
+
+import logging
+import warnings
+from typing import Dict, List, Optional, Sequence
+
+import numpy as np
+import pandas as pd
+
+from advanced_anomaly_detection.detectors.base import CONSTANT_SERIES, Detector, TailCalibrator
+
+log = logging.getLogger(__name__)
+
+DAY = pd.Timedelta(days=1)
+CHANGEPOINT_MAX_CONTEXT = 2000
+TRIM_REFERENCE = 0.005
+
+
+# --------------------------------------------------------------------------------------------------
+# shared helpers
+# --------------------------------------------------------------------------------------------------
+def periods_per_day(freq: pd.Timedelta) -> int:
+    return max(int(round(DAY / freq)), 1)
+
+
+def seasonal_position(ts: pd.Series, freq: pd.Timedelta) -> Dict[str, np.ndarray]:
+    """slot of day (0 .. periods_per_day-1) and day of week (0 = Monday)."""
+    t = pd.to_datetime(ts)
+    p = periods_per_day(freq)
+    secs = (t.dt.hour * 3600 + t.dt.minute * 60 + t.dt.second).to_numpy()
+    slot = np.minimum((secs // max(freq.total_seconds(), 1)).astype(int), p - 1) if p > 1 else np.zeros(len(t), int)
+    return {"slot": slot, "dow": t.dt.dayofweek.to_numpy().astype(int), "p": p}
+
+
+class ValueTransform:
+    """log1p for non-negative series, identity otherwise (decided on history)."""
+
+    def __init__(self, values: np.ndarray):
+        v = values[np.isfinite(values)]
+        self.log_ = bool(v.size and v.min() >= 0)
+
+    def fwd(self, x: np.ndarray) -> np.ndarray:
+        x = np.asarray(x, dtype=float)
+        return np.log1p(np.maximum(x, 0.0)) if self.log_ else x
+
+    def inv(self, y: np.ndarray) -> np.ndarray:
+        y = np.asarray(y, dtype=float)
+        return np.maximum(np.expm1(y), 0.0) if self.log_ else y
+
+
+def _mad_sd(x: np.ndarray) -> float:
+    x = x[np.isfinite(x)]
+    if x.size == 0:
+        return 0.0
+    return float(1.4826 * np.median(np.abs(x - np.median(x))))
+
+
+class SeasonalProfile:
+    """Robust seasonal expectation on the transformed scale: slot-of-day median (circularly smoothed)
+    + day-of-week offset (when >= 2 weeks of history) + recent level; residual scale = MAD."""
+
+    def __init__(self, freq: pd.Timedelta, level_points: int):
+        self.freq = freq
+        self.level_points = level_points
+
+    def fit(self, ts: pd.Series, y: np.ndarray) -> "SeasonalProfile":
+        pos = seasonal_position(ts, self.freq)
+        p, slot, dow = pos["p"], pos["slot"], pos["dow"]
+        ok = np.isfinite(y)
+        center = float(np.median(y[ok]))
+        prof = np.full(p, np.nan)
+        for s in range(p):
+            v = y[ok & (slot == s)]
+            if v.size:
+                prof[s] = np.median(v)
+        prof = np.where(np.isfinite(prof), prof, center)
+        if p >= 48:  # circular smoothing over about an hour of slots (5-minute data: 12 slots)
+            k = max(int(round(p / 24)), 1) | 1
+            padded = np.concatenate([prof[-k:], prof, prof[:k]])
+            prof = pd.Series(padded).rolling(k, center=True, min_periods=1).median().to_numpy()[k:-k]
+        self.slot_ = prof
+        resid = y - prof[slot]
+        span_days = (pd.to_datetime(ts).iloc[-1] - pd.to_datetime(ts).iloc[0]) / DAY
+        dow_off = np.zeros(7)
+        if span_days >= 14:
+            for w in range(7):
+                v = resid[ok & (dow == w)]
+                dow_off[w] = np.median(v) if v.size >= 2 else 0.0
+        self.dow_ = dow_off
+        resid = resid - dow_off[dow]
+        recent = resid[-self.level_points:]
+        recent = recent[np.isfinite(recent)]
+        self.level_ = float(np.median(recent)) if recent.size else 0.0
+        resid = resid - self.level_
+        sd = _mad_sd(resid)
+        fallback = float(np.nanstd(resid)) if ok.sum() > 1 else 0.0
+        floor = 1e-6 * max(abs(center), 1.0)
+        self.scale_ = max(sd if sd > 0 else fallback, floor)
+        return self
+
+    def expected(self, ts: pd.Series) -> np.ndarray:
+        pos = seasonal_position(ts, self.freq)
+        return self.slot_[pos["slot"]] + self.dow_[pos["dow"]] + self.level_
+
+    def z(self, ts: pd.Series, y: np.ndarray) -> np.ndarray:
+        return (y - self.expected(ts)) / self.scale_
+
+
+def _trailing_evidence(z: np.ndarray, windows: Sequence[int]) -> np.ndarray:
+    """max over windows w of |median of the last w observed z| * sqrt(w); NaN where z is NaN.
+
+    The median (not the mean) so that one extreme point does not make the next w-1 points look
+    anomalous too, while a moderate shift lasting most of a window adds up."""
+    ok = np.isfinite(z)
+    s = pd.Series(z)
+    best = np.abs(z)
+    for w in windows:
+        if w <= 1:
+            continue
+        med = s.rolling(w, min_periods=max(w // 2 + 1, 1)).median().to_numpy()
+        best = np.fmax(best, np.abs(med) * np.sqrt(w))
+    return np.where(ok, best, np.nan)
+
+
+class _GenericDetector(Detector):
+    """Common settings: the series' step, the history a fit uses, and the rows a fit needs."""
+
+    def __init__(self, freq: pd.Timedelta, min_points: int = 48, history_points: int = 24 * 28):
+        self.freq = pd.Timedelta(freq)
+        self.min_points = int(min_points)
+        self.history_points = int(history_points)
+
+    def _fit_calibration(self, history: pd.DataFrame) -> None:
+        # Anomalies in history must not set the bar: the most extreme TRIM_REFERENCE of the history
+        # scores are left out of the calibration reference.
+        ref = np.asarray(self._history_raw(history), dtype=float)
+        ref = ref[np.isfinite(ref)]
+        if ref.size >= 50:
+            ref = ref[ref <= np.quantile(ref, 1.0 - TRIM_REFERENCE)]
+        self.calibrator_ = TailCalibrator().fit(ref)
+
+    @property
+    def min_history_hours(self) -> int:  # the base class's length check, in rows of this grid
+        return self.min_points
+
+    def _level_points(self) -> int:
+        p = periods_per_day(self.freq)
+        return 2 * p if p > 1 else 14
+
+    def _recent(self, history: pd.DataFrame) -> pd.DataFrame:
+        return history.iloc[-self.history_points:].reset_index(drop=True)
+
+    def _prepare(self, history: pd.DataFrame) -> Optional[pd.DataFrame]:
+        hist = self._recent(history)
+        self.transform_ = ValueTransform(hist["value"].to_numpy(dtype=float))
+        y = self.transform_.fwd(hist["value"].to_numpy(dtype=float))
+        obs = y[np.isfinite(y)]
+        if obs.size < self.min_points // 2 or np.ptp(obs) <= 1e-12 * max(abs(obs).max(), 1.0):
+            self._fail(CONSTANT_SERIES, f"{obs.size} observed points, range {np.ptp(obs) if obs.size else 0}")
+            return None
+        self.profile_ = SeasonalProfile(self.freq, self._level_points()).fit(hist["timestamp"], y)
+        return hist
+
+
+# --------------------------------------------------------------------------------------------------
+class GenericBaselineDetector(_GenericDetector):
+    name = "baseline"
+
+    def __init__(self, freq: pd.Timedelta, min_points: int = 48, history_points: int = 24 * 28,
+                 windows: Sequence[int] = (1, 3, 6)):
+        super().__init__(freq, min_points, history_points)
+        self.windows = tuple(windows)
+
+    def _fit(self, history: pd.DataFrame) -> None:
+        hist = self._prepare(history)
+        if hist is None:
+            return
+        self.context_ = hist.iloc[-max(self.windows):].copy()
+        y = self.transform_.fwd(hist["value"].to_numpy(dtype=float))
+        self.history_raw_ = _trailing_evidence(self.profile_.z(hist["timestamp"], y), self.windows)
+
+    def _history_raw(self, history: pd.DataFrame) -> np.ndarray:
+        return self.history_raw_
+
+    def _raw(self, frame: pd.DataFrame) -> pd.DataFrame:
+        both = pd.concat([self.context_, frame], ignore_index=True)
+        y = self.transform_.fwd(both["value"].to_numpy(dtype=float))
+        z = self.profile_.z(both["timestamp"], y)
+        raw = _trailing_evidence(z, self.windows)[len(self.context_):]
+        z = z[len(self.context_):]
+        expected = self.transform_.inv(self.profile_.expected(frame["timestamp"]))
+        return pd.DataFrame({"raw_score": raw, "expected": expected, "direction": np.sign(z)}, index=frame.index)
+
+
+# --------------------------------------------------------------------------------------------------
+class GenericProphetDetector(_GenericDetector):
+    name = "prophet"
+
+    def __init__(self, freq: pd.Timedelta, min_points: int = 48, history_points: int = 24 * 28,
+                 changepoint_prior_scale: float = 0.05):
+        super().__init__(freq, min_points, history_points)
+        self.changepoint_prior_scale = changepoint_prior_scale
+
+    def _fit(self, history: pd.DataFrame) -> None:
+        from advanced_anomaly_detection.detectors.prophet_detector import _quiet_prophet_logs
+
+        _quiet_prophet_logs()
+        from prophet import Prophet  # heavy; ImportError -> library_missing
+
+        _quiet_prophet_logs()
+        hist = self._prepare(history)
+        if hist is None:
+            return
+        y = self.transform_.fwd(hist["value"].to_numpy(dtype=float))
+        ds = pd.to_datetime(hist["timestamp"])
+        span_days = (ds.iloc[-1] - ds.iloc[0]) / DAY
+        model = Prophet(
+            growth="linear",
+            daily_seasonality=periods_per_day(self.freq) > 1,
+            weekly_seasonality=span_days >= 14,
+            yearly_seasonality=False,
+            changepoint_prior_scale=self.changepoint_prior_scale,
+            uncertainty_samples=0,
+            mcmc_samples=0,
+        )
+        model.fit(pd.DataFrame({"ds": ds.to_numpy(), "y": y}))  # Prophet skips NaN y (gaps)
+        self.model_ = model
+        last = pd.DataFrame({"ds": [ds.iloc[-1]]})
+        self.trend_end_ = (ds.iloc[-1], float(model.predict(last)["trend"].iloc[0]))
+        yhat = self._yhat(hist)
+        resid = y - yhat
+        sd = _mad_sd(resid)
+        self.scale_ = max(sd if sd > 0 else float(np.nanstd(resid)), 1e-9)
+        self.history_raw_ = np.abs(resid) / self.scale_
+
+    def _yhat(self, frame: pd.DataFrame) -> np.ndarray:
+        ds = pd.DataFrame({"ds": pd.to_datetime(frame["timestamp"]).to_numpy()})
+        fc = self.model_.predict(ds)
+        yhat = fc["yhat"].to_numpy(dtype=float)
+        end_ds, end_trend = self.trend_end_
+        future = (ds["ds"] > end_ds).to_numpy()
+        return np.where(future, yhat - fc["trend"].to_numpy(dtype=float) + end_trend, yhat)
+
+    def _history_raw(self, history: pd.DataFrame) -> np.ndarray:
+        return self.history_raw_
+
+    def _raw(self, frame: pd.DataFrame) -> pd.DataFrame:
+        yhat = self._yhat(frame)
+        z = (self.transform_.fwd(frame["value"].to_numpy(dtype=float)) - yhat) / self.scale_
+        return pd.DataFrame(
+            {"raw_score": np.abs(z), "expected": self.transform_.inv(yhat), "direction": np.sign(z)},
+            index=frame.index,
+        )
+
+
+# --------------------------------------------------------------------------------------------------
+class GenericIsolationForestDetector(_GenericDetector):
+    name = "isolation_forest"
+
+    def __init__(self, freq: pd.Timedelta, min_points: int = 48, history_points: int = 24 * 28,
+                 n_estimators: int = 100, max_samples: int = 256, random_state: int = 0):
+        super().__init__(freq, min_points, history_points)
+        self.n_estimators = n_estimators
+        self.max_samples = max_samples
+        self.random_state = random_state
+
+    def _lags(self):
+        p = periods_per_day(self.freq)
+        return (p, 7 * p) if p > 1 else (7,)
+
+    def _fit(self, history: pd.DataFrame) -> None:
+        from sklearn.ensemble import IsolationForest
+
+        hist = self._prepare(history)
+        if hist is None:
+            return
+        ctx = max(self._lags())
+        X = self._features(hist)
+        obs = np.isfinite(hist["value"].to_numpy(dtype=float))
+        rows = obs & (np.arange(len(hist)) >= ctx) if (obs[ctx:].sum() >= self.min_points) else obs
+        Xf = X[rows]
+        with warnings.catch_warnings():  # a lag longer than the history is an all-NaN column
+            warnings.simplefilter("ignore", RuntimeWarning)
+            center = np.nanmedian(Xf, axis=0)
+            q75, q25 = np.nanpercentile(Xf, [75, 25], axis=0)
+            std = np.nanstd(Xf, axis=0)
+        spread = (q75 - q25) / 1.349
+        spread = np.where(spread > 1e-9, spread, np.where(std > 1e-9, std, 1.0))
+        self.center_ = np.where(np.isfinite(center), center, 0.0)
+        self.spread_ = np.where(np.isfinite(spread), spread, 1.0)
+        Z = self._standardise(Xf)
+        self.forest_ = IsolationForest(
+            n_estimators=self.n_estimators, max_samples=min(self.max_samples, len(Z)),
+            random_state=self.random_state, n_jobs=1,
+        ).fit(Z)
+        self.history_raw_ = -self.forest_.score_samples(Z)
+        self.context_ = hist.iloc[-ctx:].copy()
+
+    def _features(self, frame: pd.DataFrame) -> np.ndarray:
+        y = self.transform_.fwd(frame["value"].to_numpy(dtype=float))
+        e = self.profile_.expected(frame["timestamp"])
+        resid = (y - e) / self.profile_.scale_
+        yc = np.where(np.isfinite(y), y, e)  # unobserved points take the seasonal expectation
+        cols = [y, resid, np.diff(yc, prepend=np.nan) / self.profile_.scale_]
+        for lag in self._lags():
+            prev = np.full(len(yc), np.nan)
+            if lag < len(yc):
+                prev[lag:] = yc[:-lag]
+            cols.append((y - prev) / self.profile_.scale_)
+        pos = seasonal_position(frame["timestamp"], self.freq)
+        for key, period in (("slot", pos["p"]), ("dow", 7)):
+            if period > 1:
+                ang = 2 * np.pi * pos[key] / period
+                cols += [np.sin(ang), np.cos(ang)]
+        return np.column_stack(cols).astype(float)
+
+    def _standardise(self, X: np.ndarray) -> np.ndarray:
+        Z = (X - self.center_) / self.spread_
+        return np.clip(np.where(np.isfinite(Z), Z, 0.0), -50.0, 50.0)
+
+    def _history_raw(self, history: pd.DataFrame) -> np.ndarray:
+        return self.history_raw_
+
+    def _raw(self, frame: pd.DataFrame) -> pd.DataFrame:
+        both = pd.concat([self.context_, frame], ignore_index=True)
+        X = self._features(both)[len(self.context_):]
+        raw = -self.forest_.score_samples(self._standardise(X))
+        obs = np.isfinite(frame["value"].to_numpy(dtype=float))
+        y = self.transform_.fwd(frame["value"].to_numpy(dtype=float))
+        e = self.profile_.expected(frame["timestamp"])
+        return pd.DataFrame(
+            {"raw_score": np.where(obs, raw, np.nan), "expected": self.transform_.inv(e), "direction": np.sign(y - e)},
+            index=frame.index,
+        )
+
+
+# --------------------------------------------------------------------------------------------------
+class GenericChangepointDetector(_GenericDetector):
+    name = "changepoint"
+
+    def __init__(self, freq: pd.Timedelta, min_points: int = 48, history_points: int = 24 * 28,
+                 min_size: int = 6, penalty_factor: float = 3.0, decay_points: float = 6.0, jump: int = 1):
+        super().__init__(freq, min_points, history_points)
+        self.min_size = min_size
+        self.penalty_factor = penalty_factor
+        self.decay_points = decay_points
+        self.jump = jump
+
+    def _fit(self, history: pd.DataFrame) -> None:
+        import ruptures  # noqa: F401  (ImportError -> library_missing)
+
+        hist = self._prepare(history)
+        if hist is None:
+            return
+        z = self._z(hist)[-CHANGEPOINT_MAX_CONTEXT:]  # PELT cost grows faster than linearly
+        self.sd_ = _diff_sd(z)
+        self.context_z_ = z
+        self.history_raw_ = self._scores(z)[0]
+
+    def _z(self, frame: pd.DataFrame) -> np.ndarray:
+        y = self.transform_.fwd(frame["value"].to_numpy(dtype=float))
+        z = self.profile_.z(frame["timestamp"], y)
+        return np.where(np.isfinite(z), z, 0.0)  # gaps take the seasonal expectation
+
+    def _scores(self, z: np.ndarray):
+        import ruptures as rpt
+
+        zf = z / getattr(self, "sd_", 1.0)
+        n = len(zf)
+        # points without a recent breakpoint: |mean of the last min_size points|, scaled to unit noise
+        m = min(self.min_size, n)
+        c = np.concatenate([[0.0], np.cumsum(zf)])
+        idx = np.arange(n)
+        lo = np.maximum(idx + 1 - m, 0)
+        local = (c[idx + 1] - c[lo]) / (idx + 1 - lo)
+        raw = np.abs(local)
+        direction = np.sign(local)
+        if n >= 2 * self.min_size:
+            algo = rpt.KernelCPD(kernel="linear", min_size=self.min_size, jump=self.jump)
+            bkps = algo.fit(zf.reshape(-1, 1)).predict(pen=self.penalty_factor * np.log(n))
+            bkps = _refine(zf, bkps, self.min_size)
+            starts = [0] + bkps[:-1]
+            for i in range(1, len(starts)):
+                a0, b, e = starts[i - 1], starts[i], bkps[i]
+                before, after = zf[a0:b], zf[b:e]
+                delta = after.mean() - before.mean()
+                resid = np.concatenate([before - np.median(before), after - np.median(after)])
+                sd = max(1.4826 * np.median(np.abs(resid)), 1.0)
+                seg = idx[b:e]
+                s_h = abs(delta) / sd * np.exp(-(seg - b) / self.decay_points)
+                take = s_h >= raw[seg]
+                raw[seg[take]] = s_h[take]
+                direction[seg[take]] = np.sign(delta)
+        return raw, direction
+
+    def _history_raw(self, history: pd.DataFrame) -> np.ndarray:
+        return self.history_raw_
+
+    def _raw(self, frame: pd.DataFrame) -> pd.DataFrame:
+        z = np.concatenate([self.context_z_, self._z(frame)])
+        raw, direction = self._scores(z)
+        m = len(frame)
+        obs = np.isfinite(frame["value"].to_numpy(dtype=float))
+        return pd.DataFrame(
+            {"raw_score": np.where(obs, raw[-m:], np.nan), "direction": direction[-m:]}, index=frame.index
+        )
+
+
+def _refine(z: np.ndarray, bkps: List[int], min_size: int) -> List[int]:
+    """Move each breakpoint (within min_size points) to the best mean-shift split of its two segments.
+    The last segment may end up shorter than min_size: a shift in the last few points is placed where
+    it begins, not min_size points before the end of the data."""
+    c = np.concatenate([[0.0], np.cumsum(z)])
+    n = len(z)
+    out = list(bkps)
+    for i in range(len(out) - 1):
+        lo = out[i - 1] if i > 0 else 0
+        hi = out[i + 1]
+        last_side = 1 if hi == n else min_size
+        cand = np.arange(max(lo + min_size, out[i] - min_size), min(hi - last_side, out[i] + min_size) + 1)
+        if cand.size <= 1:
+            continue
+        gain = (c[cand] - c[lo]) ** 2 / (cand - lo) + (c[hi] - c[cand]) ** 2 / (hi - cand)
+        out[i] = int(cand[int(np.argmax(gain))])
+    return out
+
+
+def _diff_sd(z: np.ndarray) -> float:
+    """Noise sd from first differences (insensitive to level shifts), at least 1 (z is unit-scaled)."""
+    d = np.diff(z)
+    if d.size == 0:
+        return 1.0
+    sd = 1.4826 * float(np.median(np.abs(d - np.median(d)))) / np.sqrt(2.0)
+    return max(sd, 1.0) if np.isfinite(sd) else 1.0
+
+
+GENERIC_DETECTORS = {
+    "baseline": GenericBaselineDetector,
+    "prophet": GenericProphetDetector,
+    "isolation_forest": GenericIsolationForestDetector,
+    "changepoint": GenericChangepointDetector,
+}

@@ -1,0 +1,234 @@
+"""`aad score-series`: generic series cleaning, walk-forward scoring, Spark fan-out and CLI messages."""
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from advanced_anomaly_detection import generic_series as gs
+from advanced_anomaly_detection.config import Config, load_config
+from advanced_anomaly_detection.errors import UserError
+
+FAST = load_config(overrides=["detectors.prophet.enabled=false"])  # Spark tests: Prophet is the slow part
+
+
+def _series(freq: str, days: int, level=100.0, amp=0.4, noise=0.05, seed=0, start="2024-03-04"):
+    """Positive series with a daily cycle (sub-daily) or a weekly cycle (daily) and relative noise."""
+    ts = pd.date_range(start, periods=int(days * pd.Timedelta("1D") / pd.Timedelta(freq)), freq=freq)
+    rng = np.random.default_rng(seed)
+    if freq == "1D":
+        season = 1 + amp * (ts.dayofweek.to_numpy() >= 5)
+    else:
+        frac = (ts.hour.to_numpy() * 60 + ts.minute.to_numpy()) / 1440.0
+        season = 1 + amp * np.sin(2 * np.pi * frac)
+    v = level * season * np.exp(rng.normal(0, noise, len(ts)))
+    return ts, v
+
+
+def _rows(ts, v) -> pd.DataFrame:
+    return pd.DataFrame({"ts": pd.Series(ts).astype(str), "value": pd.Series(v).astype(str)})
+
+
+def _flagged(points: pd.DataFrame) -> set:
+    return set(np.flatnonzero(points["is_anomaly"].fillna(False).to_numpy(bool)))
+
+
+def _check_found(points, planted, max_false, slack=0):
+    flagged = _flagged(points)
+    near = {i + d for i in planted for d in range(-slack, slack + 1)}
+    assert set(planted) <= flagged, f"missed {sorted(set(planted) - flagged)}; flagged {sorted(flagged)}"
+    false = flagged - near
+    assert len(false) <= max_false, f"false alarms at {sorted(false)}"
+    # scores come from every detector that ran, calibrated to [0, 1]
+    scored = points[points["scoring_status"] == gs.SCORED]
+    for c in [c for c in points.columns if c.startswith("score_")]:
+        s = scored[c].dropna()
+        assert s.between(0, 1).all()
+    return flagged
+
+
+# --------------------------------------------------------------------------------------------------
+# planted anomalies, pure pandas (all four detectors, Prophet included)
+# --------------------------------------------------------------------------------------------------
+def test_hourly_planted_spike_and_dip_found():
+    ts, v = _series("1h", 16)
+    v[300] *= 1.8  # spike
+    v[380:384] *= 0.5  # 4-hour dip
+    points, rep = gs.score_one(_rows(ts, v), "shop", Config(), gs.SeriesOptions())
+    assert rep["frequency"] == "1h" and rep["status"] == "ok"
+    _check_found(points, [300, 380, 381, 382, 383], max_false=3, slack=1)
+    assert rep["detectors"]["lstm"] == {"not_applicable": 1}
+    assert all(rep["detectors"][n].get("ok") for n in gs.DETECTORS)
+    # warm-up is reported, never scored
+    warm = points["scoring_status"] == gs.WARMUP
+    assert warm.sum() == rep["scoring_status"][gs.WARMUP] > 0 and points.loc[warm, "ensemble_anomaly_score"].isna().all()
+    assert np.isfinite(points.loc[300, "expected_value"]) and points.loc[300, "expected_value"] < v[300] / 1.4
+
+
+def test_five_minute_cost_per_click_with_train_until():
+    ts, v = _series("5min", 5, level=0.8, amp=0.3, noise=0.04, seed=1)
+    v[1300] *= 2.0
+    v[1350:1356] *= 0.6
+    rows = _rows(ts, v).rename(columns={})
+    opts = gs.SeriesOptions(train_until=ts[1151])  # 4 days of training
+    points, rep = gs.score_one(rows, "cpc", Config(), opts)
+    assert rep["frequency"] == "5min"
+    assert (points["scoring_status"].iloc[:1152] == gs.TRAINING).all()
+    assert (points["scoring_status"].iloc[1152:] == gs.SCORED).all()
+    _check_found(points, [1300, 1350, 1351, 1352, 1353, 1354, 1355], max_false=3, slack=2)
+
+
+def test_daily_revenue_walk_forward_weekly_blocks():
+    ts, v = _series("1D", 126, level=5000, amp=0.5, noise=0.05, seed=2)
+    v[100] *= 2.2
+    v[118] *= 0.3
+    points, rep = gs.score_one(_rows(ts, v), "revenue", Config(), gs.SeriesOptions())
+    assert rep["frequency"] == "1D" and "per week" in rep["mode"]
+    _check_found(points, [100, 118], max_false=2)
+    # blocks are whole weeks: the first scored point is a Monday
+    first = points.loc[points["scoring_status"] == gs.SCORED, "timestamp"].iloc[0]
+    assert first.dayofweek == 0
+
+
+# --------------------------------------------------------------------------------------------------
+# cleaning: gaps, duplicates, bad rows, frequency
+# --------------------------------------------------------------------------------------------------
+def test_gaps_duplicates_and_bad_rows_reported_and_filled_points_not_scored():
+    ts, v = _series("1h", 10, seed=3)
+    rows = _rows(ts, v)
+    rows = rows.drop(index=list(range(200, 205))).reset_index(drop=True)  # 5 missing hours
+    dups = rows.iloc[[100, 101, 150]].copy()
+    dups["value"] = (dups["value"].astype(float) + 2.0).astype(str)  # merged by the mean
+    bad = pd.DataFrame({"ts": ["not a time", "", ts[210].isoformat()], "value": ["1.0", "2.0", "n/a"]})
+    rows = pd.concat([rows, dups, bad], ignore_index=True).sample(frac=1.0, random_state=0)
+    points, rep = gs.score_one(rows, "s", FAST, gs.SeriesOptions())
+    assert rep["points"] == len(ts) and rep["frequency"] == "1h"
+    assert rep["gaps_filled"] == 5 and rep["duplicates_merged"] == 3 and rep["duplicate_timestamps"] == 3
+    assert rep["bad_rows"] == {"missing_timestamp": 1, "unparseable_timestamp": 1, "non_numeric_value": 1,
+                               "missing_value": 0}
+    assert rep["bad_examples"]["non_numeric_value"] == ["n/a"]
+    assert points.loc[100, "value"] == pytest.approx((v[100] + v[100] + 2.0) / 2)
+    filled = points["is_filled"].to_numpy()
+    assert filled.sum() == 5  # the n/a row shares hour 210 with its good row: the mean of one value
+    gap = points.loc[200:204]
+    assert gap["is_filled"].all() and gap["value"].isna().all()
+    assert set(gap["scoring_status"]) <= {gs.FILLED, gs.WARMUP}
+    assert gap[[c for c in points if c.startswith("score_")] + ["ensemble_anomaly_score"]].isna().all().all()
+    assert gs.describe(rep).startswith("series 's': 240 points at 1h")
+
+
+def test_off_grid_timestamps_snapped_and_frequency_inferred():
+    ts, v = _series("15min", 4, seed=4)
+    jitter = pd.to_timedelta(np.random.default_rng(0).integers(0, 30, len(ts)), unit="s")
+    grid, rep = gs.clean_series(_rows(ts + jitter, v), "j", gs.SeriesOptions())
+    assert rep["frequency"] == "15min" and len(grid) == len(ts) and rep["gaps_filled"] == 0
+    assert (grid["timestamp"].to_numpy() == ts.to_numpy()).all()
+
+
+@pytest.mark.parametrize(
+    "rows, message",
+    [
+        (pd.DataFrame({"ts": ["2024-01-01 00:00", "2024-01-01 01:00", "2024-01-01 02:00"], "value": ["a", "b", "c"]}),
+         "no numeric value in 3 rows (e.g. 'a')"),
+        (pd.DataFrame({"ts": ["yesterday", "soon", "later"], "value": ["1", "2", "3"]}),
+         "no parseable timestamp in 3 rows (e.g. 'yesterday')"),
+        (pd.DataFrame({"ts": ["2024-01-01 00:00"], "value": ["1"]}), "a single point in time"),
+        (pd.DataFrame({"ts": pd.date_range("2024-01-01", periods=20, freq="7D").astype(str), "value": ["1"] * 20}),
+         "unknown frequency: median step 7 days"),
+        (pd.DataFrame({"ts": pd.date_range("2024-01-01", periods=30, freq="1h").astype(str),
+                       "value": np.arange(30.0).astype(str)}), "too short for walk-forward scoring"),
+    ],
+)
+def test_unusable_series_clear_message(rows, message):
+    with pytest.raises(UserError, match="series 'x'") as exc:
+        grid, rep = gs.clean_series(rows, "x", gs.SeriesOptions())
+        gs.score_grid(grid, rep, FAST, gs.SeriesOptions())
+    assert message in str(exc.value) and "\n" not in str(exc.value)
+    points, rep = gs.score_one(rows, "x", FAST, gs.SeriesOptions())  # never raises: a status instead
+    assert points.empty and rep["status"] == "unusable" and message in rep["message"]
+
+
+def test_walk_forward_does_not_look_ahead():
+    ts, v = _series("1h", 9, seed=5)
+    base, _ = gs.score_one(_rows(ts, v), "s", Config(), gs.SeriesOptions(warmup_days=3))
+    v2 = v.copy()
+    v2[-24:] *= 3.0  # change only the last day
+    changed, _ = gs.score_one(_rows(ts, v2), "s", Config(), gs.SeriesOptions(warmup_days=3))
+    cols = [c for c in base.columns if c.startswith("score_")] + ["ensemble_anomaly_score", "expected_value"]
+    before = slice(0, len(ts) - 24)
+    pd.testing.assert_frame_equal(base.iloc[before][cols], changed.iloc[before][cols])
+    assert (base["scoring_status"].iloc[72:] == gs.SCORED).all()
+    assert not np.allclose(base[cols[0]].iloc[-24:], changed[cols[0]].iloc[-24:])
+
+
+# --------------------------------------------------------------------------------------------------
+# Spark fan-out and the command line
+# --------------------------------------------------------------------------------------------------
+def test_many_series_through_spark(spark, tmp_path):
+    from advanced_anomaly_detection.spark import series_job
+
+    frames, planted = [], {}
+    for k in range(5):
+        ts, v = _series("1h", 10, level=50 * (k + 1), seed=10 + k)
+        v[200 + k] *= 2.5
+        planted[f"s{k}"] = ts[200 + k]
+        frames.append(pd.DataFrame({"id": f"s{k}", "ts": ts, "value": v}))
+    frames.append(pd.DataFrame({"id": "broken", "ts": ts[:5], "value": np.nan}))
+    pd.concat(frames).to_parquet(tmp_path / "in.parquet", index=False, coerce_timestamps="us")
+    out = str(tmp_path / "out")
+    summary = series_job.run(spark, FAST, str(tmp_path / "in.parquet"), out, "ts", "value", "id",
+                             gs.SeriesOptions(warmup_days=4))
+    assert summary["series"] == 6 and summary["series_unusable"] == 1
+    assert summary["score_columns"] == ["score_baseline", "score_isolation_forest", "score_changepoint"]
+    res = pd.read_parquet(out)
+    assert set(res["series_id"]) == set(planted) and len(res) == 5 * 10 * 24
+    for sid, t in planted.items():
+        r = res[res["series_id"] == sid]
+        assert r.loc[r["timestamp"] == t, "is_anomaly"].item(), sid
+    # few alarms on the clean parts: 5 series x 6 scored days, short (4-day) histories
+    assert res["is_anomaly"].fillna(False).sum() - len(planted) <= 6
+    on_disk = json.loads(open(out + "_summary.json").read())
+    assert on_disk["anomalies"] == summary["anomalies"] >= 5
+    assert [r["status"] for r in on_disk["per_series"] if r["series_id"] == "broken"] == ["unusable"]
+
+
+def _cli(monkeypatch, argv):
+    from advanced_anomaly_detection import cli
+
+    if "advanced_anomaly_detection.series_commands" not in cli.COMMAND_MODULES:
+        monkeypatch.setattr(cli, "COMMAND_MODULES", cli.COMMAND_MODULES + ("advanced_anomaly_detection.series_commands",))
+    return cli.main(argv)
+
+
+def test_cli_plain_two_column_csv(spark, tmp_path, monkeypatch, capsys):
+    ts, v = _series("1h", 6, seed=7)
+    v[120] *= 3.0
+    path = tmp_path / "cpc.csv"
+    pd.DataFrame({"timestamp": ts, "value": v}).to_csv(path, index=False)
+    out = str(tmp_path / "scored")
+    rc = _cli(monkeypatch, ["score-series", "--input", str(path), "--output", out,
+                            "--set", "detectors.prophet.enabled=false", "--set", "ensemble.threshold=0.999"])
+    assert rc == 0
+    text = capsys.readouterr().out
+    assert "score-series: 1 series (0 unusable), 144 points" in text and "at 1h" in text
+    res = pd.read_parquet(out)
+    assert list(res.columns)[:5] == ["timestamp", "series_id", "value", "is_filled", "expected_value"]
+    assert {"ensemble_anomaly_score", "is_anomaly", "scoring_status"} <= set(res.columns)
+    assert res.loc[res["timestamp"] == ts[120], "is_anomaly"].item()
+
+
+@pytest.mark.parametrize(
+    "content, extra, message",
+    [
+        ("timestamp,value\n2024-01-01 00:00,abc\n2024-01-01 01:00,def\n", [], "no numeric value in 2 rows"),
+        ("timestamp,value\n2024-01-01 00:00,1.5\n", [], "a single point in time"),
+        ("time,value\n2024-01-01 00:00,1.5\n", [], "input has no column(s) ['timestamp']"),
+        ("timestamp,value\nnope,1\nnever,2\n", [], "no parseable timestamp"),
+    ],
+)
+def test_cli_bad_input_one_line_error(spark, tmp_path, monkeypatch, capsys, content, extra, message):
+    path = tmp_path / "bad.csv"
+    path.write_text(content)
+    rc = _cli(monkeypatch, ["score-series", "--input", str(path), "--output", str(tmp_path / "o")] + extra)
+    err = capsys.readouterr().err.strip()
+    assert rc == 2 and message in err and "\n" not in err and err.startswith("aad score-series: error:")
