@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: install demo test test-fast evaluate evaluate-compliance config-defaults clean
+.PHONY: install demo test evaluate evaluate-compliance bench bench-quick config-defaults clean
 
 $(STAMP): requirements_advanced.txt setup.py
 	$(PYTHON) -m venv $(VENV)
@@ -15,9 +15,15 @@ $(STAMP): requirements_advanced.txt setup.py
 
 install: $(STAMP)
 
+COMPLIANCE_DEMO := data_out/demo_compliance
+
 demo: install
 	$(PY) -m advanced_anomaly_detection.cli demo --workdir data_out/demo
-	$(PY) -m advanced_anomaly_detection.cli demo-compliance --workdir data_out/demo_compliance
+	$(PY) -m advanced_anomaly_detection.cli generate-compliance --out $(COMPLIANCE_DEMO) --customers 2000 \
+		--with-cfpb ../shared/data/cfpb_complaints_sample_1k.csv
+	$(PY) -m advanced_anomaly_detection.cli score-compliance --journey $(COMPLIANCE_DEMO)/journey.csv \
+		--complaints $(COMPLIANCE_DEMO)/complaints.csv --accounts $(COMPLIANCE_DEMO)/accounts.csv \
+		--output $(COMPLIANCE_DEMO)/gold_compliance_risk
 
 test: install
 	$(PY) -m pytest -q tests
@@ -27,6 +33,12 @@ evaluate: install
 
 evaluate-compliance: install
 	$(PY) -m advanced_anomaly_detection.cli evaluate-compliance
+
+bench: install
+	$(PY) -m advanced_anomaly_detection.cli bench --out bench_out
+
+bench-quick: install
+	$(PY) -m advanced_anomaly_detection.cli bench --quick --out bench_out
 
 config-defaults: install
 	$(PY) -m advanced_anomaly_detection.cli config --defaults > config/defaults.yaml

@@ -19,6 +19,8 @@ log = logging.getLogger("aad")
 # Modules that add subcommands; each exposes register(subparsers).
 COMMAND_MODULES = (
     "advanced_anomaly_detection.commands",
+    "advanced_anomaly_detection.bench_commands",
+    "advanced_anomaly_detection.series_commands",
     "advanced_anomaly_detection.compliance.commands",
 )
 
