@@ -16,11 +16,13 @@ $(STAMP): requirements_advanced.txt setup.py
 install: $(STAMP)
 
 COMPLIANCE_DEMO := data_out/demo_compliance
+# Real CFPB complaint narratives join the synthetic ones when the shared sample is beside the checkout.
+CFPB_SAMPLE := $(wildcard ../shared/data/cfpb_complaints_sample_1k.csv)
 
 demo: install
 	$(PY) -m advanced_anomaly_detection.cli demo --workdir data_out/demo
 	$(PY) -m advanced_anomaly_detection.cli generate-compliance --out $(COMPLIANCE_DEMO) --customers 2000 \
-		--with-cfpb ../shared/data/cfpb_complaints_sample_1k.csv
+		$(if $(CFPB_SAMPLE),--with-cfpb $(CFPB_SAMPLE))
 	$(PY) -m advanced_anomaly_detection.cli score-compliance --journey $(COMPLIANCE_DEMO)/journey.csv \
 		--complaints $(COMPLIANCE_DEMO)/complaints.csv --accounts $(COMPLIANCE_DEMO)/accounts.csv \
 		--output $(COMPLIANCE_DEMO)/gold_compliance_risk
