@@ -328,9 +328,9 @@ def time_detector(make: Callable[[], Any], series: List[pd.DataFrame], start: dt
 
 
 def _seed_changepoint_factory(cfg: Config) -> Callable[[], Any]:
-    """Our changepoint detector with the seed's segmentation: ruptures.Pelt(model="rbf", jump=1) (pure
-    Python, cost matrix recomputed per candidate) on the same deseasonalised signal. Our "rbf" setting
-    uses the compiled KernelCPD instead, which is not what the seed ran."""
+    """Our changepoint detector with the seed's segmentation: ruptures.Pelt(model="rbf", jump=1) (a pure
+    Python search; each candidate segment's cost sums a block of the Gram matrix) on the same
+    deseasonalised signal. Our own "rbf" setting runs the compiled KernelCPD, not what the seed ran."""
     from advanced_anomaly_detection.detectors.changepoint import ChangepointDetector
 
     class SeedPeltChangepoint(ChangepointDetector):

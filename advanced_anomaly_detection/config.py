@@ -350,6 +350,17 @@ class RevocationRuleConfig(_Section):
     # ISO country for the `holidays` package (None: weekends only).
     holiday_country: Optional[str] = "US"
 
+    @field_validator("holiday_country")
+    @classmethod
+    def _country(cls, v: Optional[str]) -> Optional[str]:
+        if v is None:
+            return v
+        import holidays
+
+        if v not in holidays.list_supported_countries():
+            raise ValueError(f"holidays has no calendar for country {v!r} (use an ISO code such as 'US', or null)")
+        return v
+
 
 class OpenComplaintRuleConfig(_Section):
     """Outbound call/text while a TCPA-related complaint is open (revocation by any reasonable means)."""

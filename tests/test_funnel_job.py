@@ -128,6 +128,9 @@ def test_missing_column_and_missing_table_are_clear(spark, bench, tmp_path):
     ).to_parquet(tmp_path / "thin.parquet")
     with pytest.raises(InputValidationError, match=r"lacks required column\(s\) \['views', 'carts', 'purchases', 'revenue'\]"):
         funnel_job.run(spark, load_config(), str(tmp_path / "thin.parquet"), str(tmp_path / "o"), SCORED[0], SCORED[0])
+    gold.head(50).to_parquet(tmp_path / "nanos.parquet")  # pandas' default: nanosecond timestamps
+    with pytest.raises(InputValidationError, match="timestamps in nanoseconds"):
+        funnel_job.run(spark, load_config(), str(tmp_path / "nanos.parquet"), str(tmp_path / "o"), SCORED[0], SCORED[0])
     with pytest.raises(InputValidationError, match="not found"):
         funnel_job.run(spark, load_config(), str(tmp_path / "nope"), str(tmp_path / "o"), SCORED[0], SCORED[0])
 

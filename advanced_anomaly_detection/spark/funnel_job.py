@@ -14,6 +14,7 @@ import uuid
 from typing import Any, Dict, Optional
 
 import pandas as pd
+from pyspark.errors import AnalysisException
 from pyspark.sql import DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 
@@ -49,7 +50,15 @@ def parse_date(text: Optional[str], name: str) -> Optional[dt.date]:
 def read_gold(spark: SparkSession, path: str, first_date: dt.date, last_date: dt.date) -> DataFrame:
     if not path_exists(spark, path):
         raise InputValidationError(f"gold table not found: {path}")
-    df = spark.read.parquet(path)
+    try:
+        df = spark.read.parquet(path)
+    except AnalysisException as exc:
+        if "PARQUET_TYPE_ILLEGAL" in str(exc) and "NANOS" in str(exc):
+            raise InputValidationError(
+                f"gold table {path} stores timestamps in nanoseconds, which Spark cannot read; write it with "
+                "microsecond timestamps (pandas: to_parquet(..., coerce_timestamps='us'))"
+            ) from None
+        raise InputValidationError(f"gold table {path} cannot be read as Parquet: {exc}") from None
     missing = [c for c in REQUIRED_GOLD_COLUMNS if c not in df.columns]
     if missing:
         raise InputValidationError(
