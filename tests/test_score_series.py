@@ -186,7 +186,7 @@ def test_many_series_through_spark(spark, tmp_path):
         r = res[res["series_id"] == sid]
         assert r.loc[r["timestamp"] == t, "is_anomaly"].item(), sid
     # few alarms on the clean parts: 5 series x 6 scored days, short (4-day) histories
-    assert res["is_anomaly"].fillna(False).sum() - len(planted) <= 10  # TODO: pandas path gives 4 here
+    assert res["is_anomaly"].fillna(False).sum() - len(planted) <= 10  # pandas path gives 4; via Spark up to 9 (cause not found yet, noted on the issue)
     on_disk = json.loads(open(out + "_summary.json").read())
     assert on_disk["anomalies"] == summary["anomalies"] >= 5
     assert [r["status"] for r in on_disk["per_series"] if r["series_id"] == "broken"] == ["unusable"]
