@@ -12,6 +12,8 @@ import sys
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
+from advanced_anomaly_detection.errors import UserError
+
 log = logging.getLogger(__name__)
 
 
@@ -144,8 +146,12 @@ def build_gold_cmd(args) -> int:
 # evaluation
 # --------------------------------------------------------------------------------------------------
 def run_evaluation(spark, cfg, workdir: Path, brands: int, history_days: int, scored_days: int, seed: int,
-                   tolerance_hours: int = 2) -> Dict[str, Any]:
-    """Generate a labelled benchmark, run the real job on it, score every method on the same hours."""
+                   tolerance_hours: int = 2, rescore: bool = False) -> Dict[str, Any]:
+    """Generate a labelled benchmark, run the real job on it, score every method on the same hours.
+
+    rescore: reuse the benchmark and job output already in `workdir` and only recombine the stored
+    per-detector scores with the current ensemble settings (detector settings are not re-applied).
+    """
     import pandas as pd
 
     from advanced_anomaly_detection import ensemble, evaluation
@@ -156,17 +162,27 @@ def run_evaluation(spark, cfg, workdir: Path, brands: int, history_days: int, sc
     first = dt.date(2026, 1, 5)
     start = first + dt.timedelta(days=history_days)
     end = start + dt.timedelta(days=scored_days - 1)
-    gold, labels = synthetic.generate_gold(
-        brands, first, history_days + scored_days, seed=seed, anomaly_start=start,
-        anomaly_end=dt.datetime.combine(end, dt.time(23)),
-    )
     gold_path, out_path = workdir / "gold_funnel_hourly_brand", workdir / "gold_anomalies_advanced"
-    synthetic.write_gold_parquet(gold, gold_path)
-    synthetic.write_labels(labels, workdir / "labels.csv")
-    summary = funnel_job.run(spark, cfg, str(gold_path), str(out_path), start, end,
-                             model_dir=str(workdir / "models"))
-    out = pd.read_parquet(out_path)
-    out = out[out["run_id"] == summary["run_id"]]
+    if rescore:
+        if not out_path.exists():
+            raise UserError(f"--rescore: no job output under {workdir}; run `aad evaluate --workdir {workdir}` first")
+        gold, labels = pd.read_parquet(gold_path), synthetic.read_labels(workdir / "labels.csv")
+        gold["window_start"] = pd.to_datetime(gold["window_start"]).dt.tz_localize(None)
+        out = pd.read_parquet(out_path)
+        out = out[out["run_id"] == out["run_id"].max()]
+        job_seconds = None
+    else:
+        gold, labels = synthetic.generate_gold(
+            brands, first, history_days + scored_days, seed=seed, anomaly_start=start,
+            anomaly_end=dt.datetime.combine(end, dt.time(23)),
+        )
+        synthetic.write_gold_parquet(gold, gold_path)
+        synthetic.write_labels(labels, workdir / "labels.csv")
+        summary = funnel_job.run(spark, cfg, str(gold_path), str(out_path), start, end,
+                                 model_dir=str(workdir / "models"))
+        out = pd.read_parquet(out_path)
+        out = out[out["run_id"] == summary["run_id"]]
+        job_seconds = summary["elapsed_seconds"]
     brand_days = out["brand"].nunique() * scored_days
     rows: List[Dict[str, Any]] = []
 
@@ -174,23 +190,21 @@ def run_evaluation(spark, cfg, workdir: Path, brands: int, history_days: int, sc
         m = evaluation.event_metrics(flags, labels, brand_days, tolerance_hours, cfg.alerts)
         rows.append({"method": method, **m})
 
-    add(f"ensemble ({cfg.ensemble.method})", out[["brand", "window_start", "is_anomaly"]])
     score_cols = {n: f"{n}_anomaly_score" for n in DETECTOR_NAMES if out[f"{n}_anomaly_score"].notna().any()}
-    if len(score_cols) > 1:  # the other mean, recomputed from the same per-detector scores
-        other = "mean" if cfg.ensemble.method == "evidence_mean" else "evidence_mean"
-        alt = ensemble.combine(out[list(score_cols.values())].set_axis(list(score_cols), axis=1),
-                               cfg.ensemble.model_copy(update={"method": other}))
-        add(f"ensemble ({other})", out[["brand", "window_start"]].assign(is_anomaly=alt["is_anomaly"].to_numpy()))
-    for name in DETECTOR_NAMES:
-        col = f"{name}_anomaly_score"
-        if out[col].notna().any():
-            alone = out[["brand", "window_start"]].assign(is_anomaly=out[col].fillna(0) >= cfg.ensemble.threshold)
-            add(f"{name} alone", alone)
+    stored = out[list(score_cols.values())].set_axis(list(score_cols), axis=1)
+    other = "mean" if cfg.ensemble.method == "evidence_mean" else "evidence_mean"
+    for method in (cfg.ensemble.method, other) if len(score_cols) > 1 else (cfg.ensemble.method,):
+        flags = ensemble.combine(stored, cfg.ensemble.model_copy(update={"method": method}))["is_anomaly"]
+        add(f"ensemble ({method})", out[["brand", "window_start"]].assign(is_anomaly=flags.to_numpy()))
+    for name, col in score_cols.items():
+        alone = out[["brand", "window_start"]].assign(is_anomaly=out[col].fillna(0) >= cfg.ensemble.threshold)
+        add(f"{name} alone", alone)
     add("seed z-score rule", evaluation.seed_zscore_flags(gold, start, end))
     return {
-        "benchmark": {"brands": brands, "history_days": history_days, "scored_days": scored_days, "seed": seed,
-                      "labelled_windows": len(labels), "brand_days": brand_days, "tolerance_hours": tolerance_hours},
-        "job_seconds": summary["elapsed_seconds"],
+        "benchmark": {"brands": int(out["brand"].nunique()), "history_days": history_days,
+                      "scored_days": scored_days, "seed": seed, "labelled_windows": len(labels),
+                      "brand_days": brand_days, "tolerance_hours": tolerance_hours},
+        "job_seconds": job_seconds,
         "methods": rows,
     }
 
@@ -202,7 +216,11 @@ def evaluate_cmd(args) -> int:
 
     cfg = _load(args)
     workdir = Path(args.workdir or tempfile.mkdtemp(prefix="aad-eval-"))
-    result = run_evaluation(_spark(cfg), cfg, workdir, args.brands, args.history_days, args.scored_days, args.seed)
+    if args.rescore and not args.workdir:
+        raise UserError("--rescore needs --workdir (the directory of an earlier `aad evaluate` run)")
+    spark = None if args.rescore else _spark(cfg)
+    result = run_evaluation(spark, cfg, workdir, args.brands, args.history_days, args.scored_days, args.seed,
+                            rescore=args.rescore)
     b = result["benchmark"]
     print(f"benchmark: {b['brands']} brands, {b['history_days']} days history, {b['scored_days']} days scored, "
           f"{b['labelled_windows']} labelled windows, seed {b['seed']} (data under {workdir}); "
@@ -288,6 +306,8 @@ def register(sub) -> None:
     p.add_argument("--seed", type=int, default=7)
     p.add_argument("--workdir", help="where the benchmark data and output go (default: a temp dir)")
     p.add_argument("--json", help="also write the metrics as JSON here")
+    p.add_argument("--rescore", action="store_true",
+                   help="recombine the stored detector scores of --workdir with the current ensemble settings")
     _add_config_args(p)
     p.set_defaults(handler=evaluate_cmd)
 

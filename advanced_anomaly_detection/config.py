@@ -201,6 +201,11 @@ class EnsembleConfig(_Section):
     # `detector_threshold`.
     min_agreement: int = Field(1, ge=1)
     detector_threshold: float = Field(0.99, gt=0, lt=1)
+    # A single detector this extreme flags the hour even when the others see nothing (some anomalies,
+    # e.g. a checkout outage, show in one detector's signals only). 1 - 1e-7 is three orders of
+    # magnitude beyond `threshold`, so the multiple-testing cost of the five detectors stays small.
+    # null disables it.
+    single_detector_threshold: Optional[float] = Field(0.9999999, gt=0, lt=1)
     severity: SeverityConfig = Field(default_factory=SeverityConfig)
 
     @field_validator("weights")

@@ -42,7 +42,10 @@ def combine(scores: pd.DataFrame, cfg: EnsembleConfig) -> pd.DataFrame:
     out["ensemble_anomaly_score"] = ens
     out["detector_agreement"] = agreement.astype("int32")
     out["detectors_ran"] = n_ran.astype("int32")
-    out["is_anomaly"] = np.isfinite(ens) & (np.nan_to_num(ens) >= cfg.threshold) & (agreement >= required)
+    extreme = np.nan_to_num(ens) >= cfg.threshold
+    if cfg.single_detector_threshold is not None and names:
+        extreme |= np.nan_to_num(s, nan=0.0).max(axis=1) >= cfg.single_detector_threshold
+    out["is_anomaly"] = np.isfinite(ens) & extreme & (agreement >= required)
     return out
 
 

@@ -40,7 +40,8 @@ def test_file_then_overrides(tmp_path):
         ("features.rolling_windows_hours=[24, -3]", "'features.rolling_windows_hours': windows and lags must be positive"),
         ("run.lookback_days=-1", "'run.lookback_days'"),
         ("ensemble.severity.low=0.99999", "thresholds must increase"),
-        ("detectors.baseline.enabled=false", "at least one detector must be enabled"),
+        ("detectors={baseline: {enabled: false}, prophet: {enabled: false}, isolation_forest: {enabled: false}, "
+         "changepoint: {enabled: false}, lstm: {enabled: false}}", "at least one detector must be enabled"),
         ("detectors.baseline.signals=[views, clicks]", "'detectors.baseline.signals.1'"),
     ],
 )

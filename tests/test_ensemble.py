@@ -32,8 +32,18 @@ def test_evidence_mean_keeps_one_strong_detector_strong():
     assert out["ensemble_anomaly_score"][0] > 0.999 and out["is_anomaly"][0]
     assert out["ensemble_anomaly_score"][1] == pytest.approx(0.6)  # equal scores: the mean is that score
     assert not out["is_anomaly"][1]
-    arithmetic = ensemble.combine(scores, _cfg(method="mean", threshold=0.999))
+    arithmetic = ensemble.combine(scores, _cfg(method="mean", threshold=0.999, single_detector_threshold="null"))
     assert not arithmetic["is_anomaly"][0]  # why evidence_mean is the default
+
+
+def test_one_decisive_detector_flags_alone_unless_disabled():
+    scores = pd.DataFrame({"baseline": [1 - 10**-7.9, 1 - 1e-6], "prophet": [0.1, 0.1], "lstm": [0.1, 0.1]})
+    cfg = _cfg(method="evidence_mean", threshold=0.9999)
+    out = ensemble.combine(scores, cfg)
+    assert out["ensemble_anomaly_score"][0] < 0.9999  # the mean alone would not flag it...
+    assert out["is_anomaly"].tolist() == [True, False]  # ...but 1 - 1e-7.9 is decisive, 1 - 1e-6 is not
+    off = load_config(None, ["ensemble.single_detector_threshold=null"]).ensemble
+    assert not ensemble.combine(scores, off)["is_anomaly"].any()
 
 
 def test_min_agreement_is_required_and_capped_by_detectors_that_ran():
