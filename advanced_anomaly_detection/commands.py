@@ -78,6 +78,7 @@ def format_summary(s: Dict[str, Any]) -> str:
         + json.dumps({k: v for k, v in s["anomalies_by_severity"].items() if k != "none"})
         + "; by type " + json.dumps(s["anomalies_by_type"]),
     ]
+    lines.append(f"alert events : {s['alert_events']} (consecutive flagged hours of a brand) -> {s['alerts_path']}")
     if s["top_brands"]:
         lines.append("top brands   : " + ", ".join(
             f"{b['brand']} ({b['anomalous_hours']} h, revenue impact {b['revenue_impact']})" for b in s["top_brands"][:5]

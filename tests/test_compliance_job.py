@@ -133,6 +133,7 @@ def test_bad_rows_quarantined_counted_and_missing_optional_columns_reported(spar
             ("A", "2026-11-01", "", "open", "Communication tactics", "Secret text: they call me at night.", "10001"),
             ("B", "not a date", "", "open", "Billing", "Another secret text about my bill.", "99999X"),
             ("C", "2026-11-01", "2026-11-02", "weird", "Billing", "Third secret narrative here.", None),
+            ("A", "2026-12-01", "", "open", "Billing", "Made after the as-of date.", "10001"),
         ],
         columns=["temp_key", "complaint_create_date", "case_edit_date", "complaint_status",
                  "contact_reason_primary_1", "complaint_description", "postal_code"],
@@ -140,7 +141,7 @@ def test_bad_rows_quarantined_counted_and_missing_optional_columns_reported(spar
     journey.to_csv(tmp_path / "journey.csv", index=False)
     complaints.to_csv(tmp_path / "complaints.csv", index=False)
     out = str(tmp_path / "gold")
-    cfg = load_config(None, ["compliance.max_rejected_fraction=0.8"])  # 2 of the 3 complaints are bad
+    cfg = load_config(None, ["compliance.max_rejected_fraction=0.8"])  # 2 of the 4 complaints are bad
     summary = run(spark, cfg, str(tmp_path / "journey.csv"), str(tmp_path / "complaints.csv"), None, out,
                   "2026-11-20")
     j = summary["inputs"]["journey"]
@@ -150,6 +151,7 @@ def test_bad_rows_quarantined_counted_and_missing_optional_columns_reported(spar
     assert set(j["missing_optional_columns"]) == {"call_outcome", "consent_revoked_ts", "dnc_requested_ts"}
     assert summary["inputs"]["complaints"]["rejected"] == {"unparseable_complaint_create_date": 1,
                                                            "bad_complaint_status": 1}
+    assert summary["inputs"]["complaints"]["outside_window"] == {"after_as_of": 1}
     skipped = summary["rules_skipped"]
     assert set(skipped) == {"REGF_CALL_AFTER_CONVERSATION", "TCPA_AFTER_REVOCATION"}
     assert "call_outcome" in skipped["REGF_CALL_AFTER_CONVERSATION"]

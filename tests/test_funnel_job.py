@@ -86,6 +86,17 @@ def test_planted_anomaly_flagged_at_the_right_hour(first_run, bench):
     assert inside / max(len(flagged), 1) >= 0.8, flagged[["brand", "window_start", "anomaly_metric"]]
 
 
+def test_alert_events_table(first_run, bench):
+    summary, out = first_run
+    root, _, labels = bench
+    alerts = pd.read_parquet(summary["alerts_path"])
+    assert len(alerts) == summary["alert_events"] >= 1
+    assert alerts["hours"].sum() == out["is_anomaly"].sum()  # every flagged hour in exactly one event
+    assert set(alerts["severity"]) <= {"low", "medium", "high", "critical"}
+    assert (alerts["start"] <= alerts["end"]).all()
+    assert set(alerts["brand"]) <= set(out.loc[out["is_anomaly"], "brand"])
+
+
 def test_rerun_replaces_partitions(spark, first_run, bench):
     root, _, _ = bench
     before = first_run[1]

@@ -12,11 +12,10 @@ import argparse
 import datetime as dt
 import json
 import logging
-import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Dict, List, Optional
+from typing import Dict
 
 from advanced_anomaly_detection.errors import UserError
 
@@ -73,7 +72,9 @@ def format_summary(summary: Dict[str, object]) -> str:
             text += " (" + ", ".join(f"{k} {v:,}" for k, v in info["rejected"].items()) + ")"
         if info.get("outside_window"):
             ow = info["outside_window"]
-            text += f", {ow['after_as_of']:,} after as-of, {ow['before_lookback']:,} before lookback"
+            text += f", {ow['after_as_of']:,} after as-of"
+            if "before_lookback" in ow:
+                text += f", {ow['before_lookback']:,} before lookback"
         if info["missing_optional_columns"]:
             text += f"; missing optional columns: {', '.join(info['missing_optional_columns'])}"
         lines.append(text)

@@ -924,7 +924,7 @@ def run(
         j.staged = persist(j.staged)
         c.staged = persist(c.staged)
         # Rows per table and reason; journey rows per event date (as-of default, window counts).
-        _stage_counts([(j, F.to_date("event_ts")), (c, None)] + ([(a, None)] if a else []))
+        _stage_counts([(j, F.to_date("event_ts")), (c, F.to_date("complaint_create_date"))] + ([(a, None)] if a else []))
         per_day = {dt.date.fromisoformat(d): n for d, n in j.by_key.items()}
         for v in (j, c, a):
             if v is not None:
@@ -939,6 +939,7 @@ def run(
         window_start = as_of_end - dt.timedelta(days=cc.lookback_days)
         after = sum(n for d, n in per_day.items() if d >= as_of_date + dt.timedelta(days=1))
         before = sum(n for d, n in per_day.items() if d < window_start.date())
+        complaints_after = sum(n for d, n in c.by_key.items() if dt.date.fromisoformat(d) > as_of_date)
         summary.update(as_of=as_of_date.isoformat(), as_of_source="argument" if as_of_arg else "latest journey event")
         log.info("as of %s: journey %d rows (%d rejected, %d after as-of, %d before lookback); inputs read in %.1fs",
                  as_of_date, j.rows, j.rows - j.accepted, after, before, time.time() - started)
@@ -1031,7 +1032,7 @@ def run(
             },
             inputs={
                 "journey": _input_summary(j, journey, {"after_as_of": after, "before_lookback": before}),
-                "complaints": _input_summary(c, complaints),
+                "complaints": _input_summary(c, complaints, {"after_as_of": complaints_after}),
                 "accounts": _input_summary(a, accounts) if a else None,
             },
             quarantine=quarantined,

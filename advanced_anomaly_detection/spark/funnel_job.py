@@ -268,6 +268,10 @@ def run(
     checked.unpersist()
 
     summary = summarise(spark, output_path, start, end, agg, run_id)
+    summary["alert_events"] = (
+        write_alert_events(spark, cfg, output_path, start, end, run_id) if summary["anomalies"] else 0
+    )
+    summary["alerts_path"] = f"{output_path.rstrip('/')}_alerts"
     summary.update(
         run_id=run_id,
         model_version=version,
@@ -288,6 +292,34 @@ def run(
     log.info("run %s done in %.1fs: %s rows, %s anomalies", run_id, summary["elapsed_seconds"],
              summary["output_rows"], summary["anomalies"])
     return summary
+
+
+ALERT_SCHEMA = (
+    "brand string, start timestamp, end timestamp, hours long, max_score double, severity string, "
+    "anomaly_type string, metrics array<string>, revenue_impact double, conversion_loss double"
+)
+
+
+def write_alert_events(spark: SparkSession, cfg: Config, output_path: str, start: dt.date, end: dt.date,
+                       run_id: str) -> int:
+    """Alarm post-processing: the scored dates' flagged hours -> alert events (alerts.py), one table
+    `<output>_alerts` partitioned by the event's start date (dynamic overwrite, like the output)."""
+    from advanced_anomaly_detection.alerts import alert_events
+
+    alert_cfg = cfg.alerts
+    flagged = spark.read.parquet(output_path).where(
+        F.col("window_date").between(F.lit(start), F.lit(end)) & F.col("is_anomaly")
+    ).select("brand", "window_start", "is_anomaly", "ensemble_anomaly_score", "anomaly_severity", "anomaly_type",
+             "anomaly_metric", "estimated_revenue_impact", "conversion_loss")
+
+    def events_of_brand(pdf: pd.DataFrame) -> pd.DataFrame:
+        return alert_events(pdf, alert_cfg, score_col="ensemble_anomaly_score")
+
+    events = flagged.groupBy("brand").applyInPandas(events_of_brand, schema=ALERT_SCHEMA)
+    events = events.withColumn("window_date", F.to_date("start")).withColumn("run_id", F.lit(run_id))
+    path = f"{output_path.rstrip('/')}_alerts"
+    write_partitions(events, path)
+    return spark.read.parquet(path).where(F.col("run_id") == run_id).count()
 
 
 def summarise(spark: SparkSession, output_path: str, start: dt.date, end: dt.date, agg: Dict[str, Any],
