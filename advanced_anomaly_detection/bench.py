@@ -424,11 +424,17 @@ def _run_job(spark, cfg: Config, gold: str, out: str, start: dt.date, end: dt.da
     from advanced_anomaly_detection.spark import funnel_job
 
     load_before = os.getloadavg()
+    summary: Dict[str, Any] = {}
+    error = None
     with PeakMemory() as mem:
         t0 = time.perf_counter()
-        summary = funnel_job.run(spark, cfg, gold, out, start, end, models=models)
+        try:
+            summary = funnel_job.run(spark, cfg, gold, out, start, end, models=models)
+        except Exception as exc:  # noqa: BLE001  (a failed scenario is a result: recorded, the bench goes on)
+            error = _error(name, exc)
         wall = time.perf_counter() - t0
     days = (end - start).days + 1
+    ok = error is None
     row = {
         "scenario": name,
         "kind": "nightly" if days == 1 else "backfill",
@@ -438,18 +444,21 @@ def _run_job(spark, cfg: Config, gold: str, out: str, start: dt.date, end: dt.da
         "detectors": cfg.detectors.enabled(),
         "session_warm": warm,
         "wall_s": round(wall, 2),
-        "job_elapsed_s": summary["elapsed_seconds"],
-        "s_per_brand": round(wall / brands, 4),
-        "s_per_brand_day": round(wall / (brands * days), 4),
-        "rows_read": summary["rows_read"],
-        "rows_per_s": round(summary["rows_read"] / wall, 1),
-        "output_rows": summary["output_rows"],
-        "brands_scored": summary["brands_scored"],
-        "anomalies": summary["anomalies"],
+        "job_elapsed_s": summary.get("elapsed_seconds"),
+        "s_per_brand": round(wall / brands, 4) if ok else None,
+        "s_per_brand_day": round(wall / (brands * days), 4) if ok else None,
+        "rows_read": summary.get("rows_read"),
+        "rows_per_s": round(summary["rows_read"] / wall, 1) if ok else None,
+        "output_rows": summary.get("output_rows"),
+        "brands_scored": summary.get("brands_scored"),
+        "anomalies": summary.get("anomalies"),
         **mem.fields(),
         "loadavg_before": [round(v, 2) for v in load_before],
         "loadavg_after": [round(v, 2) for v in os.getloadavg()],
+        "error": error,
     }
+    if not ok:
+        return row
     log.info("bench: %s done in %.1f s (%.3f s/brand, %.0f rows/s)", name, wall, row["s_per_brand"], row["rows_per_s"])
     return row
 
@@ -457,21 +466,36 @@ def _run_job(spark, cfg: Config, gold: str, out: str, start: dt.date, end: dt.da
 def _train(spark, cfg: Config, gold: str, model_dir: str, end: dt.date, brands: int, days: int) -> Dict[str, Any]:
     from advanced_anomaly_detection.spark.training import train_lstm_model
 
+    name = f"LSTM training on {brands} brands x {days} days"
+    info: Dict[str, Any] = {}
+    error = None
     with PeakMemory() as mem:
         t0 = time.perf_counter()
-        info = train_lstm_model(spark, cfg, gold, model_dir, end)
+        try:
+            info = train_lstm_model(spark, cfg, gold, model_dir, end)
+        except Exception as exc:  # noqa: BLE001  (recorded; the nightly runs keep the previous model)
+            error = _error(name, exc)
         wall = time.perf_counter() - t0
     return {
-        "scenario": f"LSTM training on {brands} brands x {days} days",
+        "scenario": name,
         "brands": brands,
         "history_days": days,
         "brands_trained": info.get("brands"),
         "windows": info.get("windows"),
         "epochs": cfg.detectors.lstm.epochs,
         "wall_s": round(wall, 2),
-        "path": info["path"],
+        "path": info.get("path"),
         **mem.fields(),
+        "error": error,
     }
+
+
+def _error(scenario: str, exc: Exception) -> str:
+    """One line for the JSON; the JVM's stack trace stays in the log."""
+    text = str(exc).strip().splitlines()
+    first = next((line for line in text if "Exception" in line or "Error" in line), text[0] if text else "")
+    log.error("bench: %s failed: %s: %s", scenario, type(exc).__name__, first[:500])
+    return f"{type(exc).__name__}: {first[:500]}"
 
 
 def _linear_fit(rows: List[Dict[str, Any]]) -> Dict[str, Any]:
@@ -485,31 +509,40 @@ def _linear_fit(rows: List[Dict[str, Any]]) -> Dict[str, Any]:
             "sizes": [int(v) for v in x]}
 
 
-def _target(name: str, value: Optional[float], limit: float, unit: str, basis: str, lower_is_better: bool = True):
-    if value is None or not np.isfinite(value):
+def _target(name: str, value: Optional[float], limit: float, unit: str, basis: str, failed: bool = False):
+    """One target line: pass / fail against `limit` (lower is better), fail when the run failed,
+    n/a when there is nothing to judge."""
+    if failed:
+        status = "fail"
+    elif value is None or not np.isfinite(value):
         status = "n/a"
     else:
-        status = "pass" if (value <= limit if lower_is_better else value >= limit) else "fail"
+        status = "pass" if value <= limit else "fail"
     return {"target": name, "value": None if value is None else round(float(value), 4), "limit": limit,
             "unit": unit, "status": status, "basis": basis}
 
 
 def evaluate_targets(result: Dict[str, Any], options: BenchOptions) -> List[Dict[str, Any]]:
-    nightly = [r for r in result["scenarios"] if r["kind"] == "nightly"]
+    nightly = [r for r in result["scenarios"] if r["kind"] == "nightly" and not r["error"]]
+    failed = {r["scenario"]: r["error"] for r in result["scenarios"] + result["training"] if r["error"]}
     all_detectors = set(options.detectors) == set(DETECTOR_NAMES)
     subset = "" if all_detectors else f"; detectors {','.join(options.detectors)} only"
     targets = []
 
     at_1000 = [r for r in nightly if r["brands"] == 1000]
+    failed_1000 = [r for r in result["scenarios"] if r["kind"] == "nightly" and r["brands"] == 1000 and r["error"]]
     fit = result["scaling"]
-    if at_1000:
+    if failed_1000:
+        value, basis = None, f"the run failed: {failed_1000[-1]['error']}"
+    elif at_1000:
         value, basis = at_1000[-1]["wall_s"], "measured" + subset
     elif fit["marginal_s_per_brand"] is not None:
         value = fit["fixed_overhead_s"] + 1000 * fit["marginal_s_per_brand"]
         basis = f"extrapolated from {fit['sizes']} brands (linear fit){subset}"
     else:
         value, basis = None, "not measured"
-    targets.append(_target("nightly 1,000 brands, all detectors: wall", value, NIGHTLY_1000_LIMIT_S, "s", basis))
+    targets.append(_target("nightly 1,000 brands, all detectors: wall", value, NIGHTLY_1000_LIMIT_S, "s", basis,
+                           failed=bool(failed_1000)))
 
     if len(nightly) >= 2:
         per = [r["s_per_brand"] for r in nightly]
@@ -524,10 +557,13 @@ def evaluate_targets(result: Dict[str, Any], options: BenchOptions) -> List[Dict
         targets.append(_target("driver memory flat (max/min peak RSS)", None, DRIVER_MEMORY_FLAT_LIMIT, "ratio",
                                "needs two brand counts"))
 
-    training = result["training"]
+    failed_training = [t for t in result["training"] if t["error"] and t["brands"] >= 1000]
+    training = [t for t in result["training"] if not t["error"]]
     exact = [t for t in training if t["brands"] == 1000 and t["history_days"] == 90
              and t["epochs"] == result["config"]["lstm_configured_epochs"]]
-    if exact:
+    if failed_training:
+        value, basis = None, f"{failed_training[-1]['scenario']} failed: {failed_training[-1]['error']}"
+    elif exact:
         value, basis = exact[-1]["wall_s"], "measured"
     elif training:
         t = max(training, key=lambda r: r["windows"] or 0)
@@ -541,12 +577,16 @@ def evaluate_targets(result: Dict[str, Any], options: BenchOptions) -> List[Dict
                  f"to {windows_1000} windows x {epochs} epochs (the configured lstm.epochs)")
     else:
         value, basis = None, "lstm not selected"
-    targets.append(_target("LSTM training 1,000 brands x 90 days: wall", value, LSTM_TRAINING_1000_LIMIT_S, "s", basis))
+    targets.append(_target("LSTM training 1,000 brands x 90 days: wall", value, LSTM_TRAINING_1000_LIMIT_S, "s", basis,
+                           failed=bool(failed_training)))
 
     for row in result["seed_comparison"]:
         targets.append(_target(f"{row['detector']} >= 10x faster than the seed configuration (ours/seed)",
                                row["ratio_ours_over_seed"], SEED_RATIO_LIMIT, "ratio",
                                f"{row['brands_timed']} brand(s); {row['ours_basis']}"))
+    if failed:
+        targets.append({"target": "every scenario ran", "value": len(failed), "limit": 0, "unit": "failures",
+                        "status": "fail", "basis": "; ".join(f"{k}: {v}" for k, v in failed.items())})
     return targets
 
 
@@ -601,8 +641,11 @@ def run(spark, options: BenchOptions, cfg: Optional[Config] = None, session_info
             log.info("bench: LSTM training on %d brands x %d days", n, history)
             t = _train(spark, cfg, gold, str(work / f"models_{n}"), start - dt.timedelta(days=1), n, history)
             t["session_warm"] = warm
+            path = t.pop("path")
+            if path:  # a failed training keeps the previous model (or none: the LSTM then reports failed)
+                models = {"lstm": path}
+            t["model_used_by_nightly"] = (models or {}).get("lstm")
             result["training"].append(t)
-            models = {"lstm": t.pop("path")}
             warm = True
         log.info("bench: nightly run on %d brands", n)
         result["scenarios"].append(_run_job(spark, cfg, gold, str(work / f"out_{n}"), start, start, models,
@@ -617,7 +660,7 @@ def run(spark, options: BenchOptions, cfg: Optional[Config] = None, session_info
             spark, cfg, specs["backfill"]["path"], str(work / "out_backfill"), start, end, models,
             f"backfill {options.backfill_brands} brands x {options.backfill_days} days", options.backfill_brands,
             warm, history))
-    result["scaling"] = _linear_fit([r for r in result["scenarios"] if r["kind"] == "nightly"])
+    result["scaling"] = _linear_fit([r for r in result["scenarios"] if r["kind"] == "nightly" and not r["error"]])
 
     # 4. per-detector split on a sample of the first table's brands (in this process)
     series = sample_series(specs[f"nightly_{options.brands[0]}"]["path"], cfg, start, options.detector_sample)
@@ -633,8 +676,9 @@ def run(spark, options: BenchOptions, cfg: Optional[Config] = None, session_info
     # 5. seed configurations on the first seed_sample brands of that sample
     result["seed_comparison"] = []
     training_per_brand = None
-    if use_lstm and result["training"]:
-        t = result["training"][-1]
+    trained = [t for t in result["training"] if not t["error"]]
+    if use_lstm and trained:
+        t = trained[-1]
         training_per_brand = t["wall_s"] / t["brands"]
     for name in [d for d in SEEDED_DETECTORS if d in options.detectors]:
         if not options.seed_sample:
@@ -661,12 +705,11 @@ def run(spark, options: BenchOptions, cfg: Optional[Config] = None, session_info
             "training_s_per_brand": round(training_per_brand, 4) if name == "lstm" and training_per_brand else None,
             "ratio_with_training": round(with_training / seed["wall_s"], 5) if seed["wall_s"] > 0 else None,
         })
-    for name in options.detectors:
-        if name not in SEEDED_DETECTORS:
-            result["seed_comparison_skipped"] = result.get("seed_comparison_skipped", {})
-            result["seed_comparison_skipped"][name] = (
-                "same settings as the seed (sklearn defaults)" if name == "isolation_forest"
-                else "the seed had no such detector (its z-score rule is not timed here)")
+    result["seed_comparison_skipped"] = {
+        name: ("same settings as the seed (sklearn defaults)" if name == "isolation_forest"
+               else "the seed had no such detector (its z-score rule is not timed here)")
+        for name in options.detectors if name not in SEEDED_DETECTORS
+    }
 
     result["targets"] = evaluate_targets(result, options)
     result["machine"]["loadavg_end"] = [round(v, 2) for v in os.getloadavg()]
@@ -701,16 +744,21 @@ def format_report(result: Dict[str, Any]) -> str:
     parts = [f"bench {result['date']}: {m['cpu_count']} CPUs, {m['memory_gb']} GB, Python {m['python']}, "
              f"Spark {m['spark']} ({m['spark_master']}); load average {m['loadavg_start']} at start, "
              f"{m.get('loadavg_end')} at end; {result['total_seconds']} s in all"]
-    rows = [[t["scenario"], t["brands"], "-", "-", t["wall_s"], round(t["wall_s"] / t["brands"], 4), "-",
+    rows = [[t["scenario"], t["brands"], "-", "-", t["wall_s"] if not t["error"] else f"FAILED after {t['wall_s']}",
+             round(t["wall_s"] / t["brands"], 4) if not t["error"] else "-", "-",
              t["driver_peak_rss_mb"], t["jvm_peak_rss_mb"], "-", t["cpu_s"], f"{100 * t['cpu_utilisation']:.0f}%",
              "yes" if t["session_warm"] else "no"]
             for t in result["training"]]
-    rows += [[s["scenario"], s["brands"], s["days_scored"], s["rows_read"], s["wall_s"], s["s_per_brand"],
+    rows += [[s["scenario"], s["brands"], s["days_scored"], s["rows_read"],
+              s["wall_s"] if not s["error"] else f"FAILED after {s['wall_s']}", s["s_per_brand"],
               s["rows_per_s"], s["driver_peak_rss_mb"], s["jvm_peak_rss_mb"],
               f"{s['workers_peak_rss_sum_mb']:.0f}/{s['workers_peak_rss_max_mb']:.0f}", s["cpu_s"],
               f"{100 * s['cpu_utilisation']:.0f}%", "yes" if s["session_warm"] else "no"] for s in result["scenarios"]]
     parts.append(_table(["scenario", "brands", "days", "rows read", "wall s", "s/brand", "rows/s", "driver MB",
                          "JVM MB", "workers MB sum/max", "cpu s", "cpu use", "warm"], rows))
+    for r in result["training"] + result["scenarios"]:
+        if r["error"]:
+            parts[-1] += f"\n{r['scenario']} FAILED: {r['error']}"
     fit = result["scaling"]
     if fit["marginal_s_per_brand"] is not None:
         parts.append(f"nightly wall ~ {fit['fixed_overhead_s']} s + {fit['marginal_s_per_brand']} s x brands "

@@ -101,3 +101,17 @@ def test_command_parses_and_rejects_unknown_detector(tmp_path):
         args.handler(args)
     opts = bench.quick_options(brands=[2, 4])
     assert opts.history_days == 30 and opts.brands == [2, 4] and opts.lstm_epochs == 1
+
+
+def test_a_failing_scenario_is_recorded_not_raised(spark, tmp_path):
+    import datetime as dt
+
+    from advanced_anomaly_detection.config import load_config
+
+    row = bench._run_job(spark, load_config(), str(tmp_path / "no_such_gold"), str(tmp_path / "out"),
+                         dt.date(2026, 2, 1), dt.date(2026, 2, 1), {}, "nightly 5 brands x 1 day", 5, True, 20)
+    assert "gold table not found" in row["error"] and row["s_per_brand"] is None and row["wall_s"] >= 0
+    result = {"scenarios": [row], "training": [], "scaling": bench._linear_fit([]), "seed_comparison": [],
+              "config": {"lstm_configured_epochs": 3}}
+    targets = bench.evaluate_targets(result, bench.BenchOptions(brands=[5], detectors=["baseline"]))
+    assert targets[-1]["target"] == "every scenario ran" and targets[-1]["status"] == "fail"
