@@ -105,29 +105,23 @@ def train_cmd(args) -> int:
 # --------------------------------------------------------------------------------------------------
 # data generation and gold build
 # --------------------------------------------------------------------------------------------------
-def generate_gold_cmd(args) -> int:
-    from advanced_anomaly_detection.data import synthetic
-
-    start = dt.date.fromisoformat(args.start) if args.start else dt.date.today() - dt.timedelta(days=args.days)
-    gold, labels = synthetic.generate_gold(args.brands, start, args.days, seed=args.seed, anomalies=not args.clean)
-    out = Path(args.out)
-    synthetic.write_gold_parquet(gold, out / "gold_funnel_hourly_brand")
-    synthetic.write_labels(labels, out / "labels.csv")
-    print(f"wrote {len(gold)} gold rows ({args.brands} brands x {args.days} days from {start}) and "
-          f"{len(labels)} labelled anomalies under {out}")
-    return 0
-
-
-def generate_events_cmd(args) -> int:
+def generate_cmd(args) -> int:
+    """generate-gold / generate-events: labelled sample data from the same realism model."""
     from advanced_anomaly_detection.data import events, synthetic
 
     start = dt.date.fromisoformat(args.start) if args.start else dt.date.today() - dt.timedelta(days=args.days)
-    ev, labels = events.generate_events(args.brands, start, args.days, seed=args.seed, anomalies=not args.clean)
     out = Path(args.out)
-    events.write_events_csv(ev, out / "raw_events")
+    if args.kind == "gold":
+        data, labels = synthetic.generate_gold(args.brands, start, args.days, seed=args.seed, anomalies=not args.clean)
+        synthetic.write_gold_parquet(data, out / "gold_funnel_hourly_brand")
+        what = "gold rows"
+    else:
+        data, labels = events.generate_events(args.brands, start, args.days, seed=args.seed, anomalies=not args.clean)
+        events.write_events_csv(data, out / "raw_events")
+        what = f"raw events (planted dirt: {data.attrs.get('dirty_report')})"
     synthetic.write_labels(labels, out / "labels.csv")
-    print(f"wrote {len(ev)} raw events ({args.brands} brands x {args.days} days from {start}) and "
-          f"{len(labels)} labelled anomalies under {out}; planted dirt: {ev.attrs.get('dirty_report')}")
+    print(f"wrote {len(data)} {what} for {args.brands} brands x {args.days} days from {start} and "
+          f"{len(labels)} labelled anomalies under {out}")
     return 0
 
 
@@ -287,9 +281,9 @@ def register(sub) -> None:
     _add_config_args(p)
     p.set_defaults(handler=build_gold_cmd)
 
-    for name, handler, what in (
-        ("generate-gold", generate_gold_cmd, "a labelled synthetic gold table (fast; for benchmarks)"),
-        ("generate-events", generate_events_cmd, "labelled synthetic raw events in the REES46 schema"),
+    for name, kind, what in (
+        ("generate-gold", "gold", "a labelled synthetic gold table (fast; for benchmarks)"),
+        ("generate-events", "events", "labelled synthetic raw events in the REES46 schema"),
     ):
         p = sub.add_parser(name, help=f"write {what}")
         p.add_argument("--out", required=True)
@@ -298,7 +292,7 @@ def register(sub) -> None:
         p.add_argument("--start", help="first date (default: --days before today)")
         p.add_argument("--seed", type=int, default=0)
         p.add_argument("--clean", action="store_true", help="no planted anomalies")
-        p.set_defaults(handler=handler)
+        p.set_defaults(handler=generate_cmd, kind=kind)
 
     p = sub.add_parser("evaluate", help="labelled benchmark: event-level precision/recall/F1 vs the seed rule")
     p.add_argument("--brands", type=int, default=200)
