@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: install demo test evaluate evaluate-compliance bench bench-quick config-defaults clean
+.PHONY: install demo test evaluate evaluate-compliance bench bench-quick package config-defaults clean
 
 $(STAMP): requirements_advanced.txt setup.py
 	$(PYTHON) -m venv $(VENV)
@@ -41,6 +41,12 @@ bench: install
 
 bench-quick: install
 	$(PY) -m advanced_anomaly_detection.cli bench --quick --out bench_out
+
+# The package as a zip for `spark-submit --py-files` / `gcloud dataproc jobs submit pyspark --py-files`.
+package: install
+	mkdir -p dist
+	$(PY) -c "import shutil; shutil.make_archive('dist/advanced_anomaly_detection', 'zip', '.', 'advanced_anomaly_detection')"
+	@echo "dist/advanced_anomaly_detection.zip"
 
 config-defaults: install
 	$(PY) -m advanced_anomaly_detection.cli config --defaults > config/defaults.yaml

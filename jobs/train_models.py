@@ -5,11 +5,15 @@
 History up to --end (default: yesterday, UTC), lookback from config; the model lands in
 <model-dir>/lstm/<version>/ with its metadata, and <model-dir>/lstm/LATEST points to it.
 """
+import os
 import sys
 
-import _bootstrap  # noqa: F401  (puts the repo root on sys.path for spark-submit from a checkout)
+try:
+    import advanced_anomaly_detection  # noqa: F401
+except ImportError:  # run from a checkout (python jobs/... or spark-submit) without installing the package
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from advanced_anomaly_detection.cli import main
+from advanced_anomaly_detection.cli import main  # noqa: E402
 
 if __name__ == "__main__":
     sys.exit(main(["train", *sys.argv[1:]]))

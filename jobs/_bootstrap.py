@@ -1,7 +1,0 @@
-"""Make the package importable when a job runs from a checkout (spark-submit jobs/x.py)."""
-import os
-import sys
-
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-if ROOT not in sys.path:
-    sys.path.insert(0, ROOT)
