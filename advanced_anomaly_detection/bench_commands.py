@@ -64,7 +64,8 @@ def register(sub) -> None:
     p.add_argument("--detector-sample", type=int, help="brands of the per-detector fit/score split (default 20)")
     p.add_argument("--seed-sample", type=int, help="brands timed with the seed's detector settings (default 5)")
     p.add_argument("--seed-budget", type=float,
-                   help="seconds per seed-configured detector after which no more brands are timed (default 600)")
+                   help="seconds per seed-configured detector after which no more brands are timed; the seed's "
+                        "pure-Python PELT is stopped mid-brand, its time then a lower bound (default 600)")
     p.add_argument("--detectors", type=_names,
                    help="comma-separated detectors (default baseline,prophet,isolation_forest,changepoint,lstm)")
     p.add_argument("--lstm-epochs", type=int, help="LSTM training epochs (default: lstm.epochs of the config)")
