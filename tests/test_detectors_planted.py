@@ -123,3 +123,20 @@ def test_lstm_model_save_load_cache_and_path_detector(tmp_path):
     direct = LSTMAutoencoderDetector(cfg, model).fit(history).score(frame)
     by_path = LSTMAutoencoderDetector(cfg, directory).fit(history).score(frame)
     np.testing.assert_allclose(by_path["raw_score"], direct["raw_score"], rtol=1e-4)
+
+
+def test_prophet_fast_forecast_matches_prophet_predict():
+    """The forecast computed from the fitted parameters is Prophet's own predict, to rounding."""
+    import pandas as pd
+
+    from advanced_anomaly_detection.detectors.prophet_detector import _predict
+
+    series = make_series(days=15, seed=3, base_views=200)
+    history, frame = split(series)
+    det = ProphetDetector(ProphetConfig(history_days=14)).fit(history)
+    model = det.models_["views"]
+    ds = pd.DatetimeIndex(pd.to_datetime(pd.concat([history, frame])["window_start"]).dt.tz_localize(None))
+    ours = _predict(model, ds)
+    theirs = model.predict(pd.DataFrame({"ds": ds}))
+    np.testing.assert_allclose(ours["yhat"], theirs["yhat"], rtol=1e-9, atol=1e-9)
+    np.testing.assert_allclose(ours["trend"], theirs["trend"], rtol=1e-9, atol=1e-9)

@@ -9,6 +9,11 @@ views means a lot at 100 expected and little at 10,000. raw_score = max over sig
 With ``uncertainty_samples > 0`` (Prophet's own default is 1000) the noise scale comes from Prophet's
 sampled predictive interval instead, on the transformed scale: slower (the sampling dominates run
 time) and not count-aware; kept so that a benchmark can compare against it.
+
+Two things keep a fit cheap without changing its result: the data go to CmdStan as NumPy arrays
+(Prophet hands over nested Python lists, which stanio then walks element by element; with ujson
+installed the write is a C call), and without sampling the forecast is evaluated straight from the
+fitted parameters (trend + Fourier terms), not through ``Prophet.predict``'s DataFrame machinery.
 """
 from __future__ import annotations
 
@@ -77,12 +82,14 @@ class ProphetDetector(Detector):
                 uncertainty_samples=cfg.uncertainty_samples,
                 mcmc_samples=0,
             )
+            stock, model.stan_backend = model.stan_backend, _numpy_backend() or model.stan_backend
             if cfg.uncertainty_samples:
                 np.random.seed(cfg.random_state)  # Prophet samples with the global NumPy RNG
             model.fit(pd.DataFrame({"ds": ds, "y": y}))
+            model.stan_backend = stock  # the fitted model pickles as any Prophet model does
             self.models_[signal] = model
-            last = pd.DataFrame({"ds": [ds[-1]]})
-            self.trend_end_[signal] = (pd.Timestamp(ds[-1]), float(model.predict(last)["trend"].iloc[0]))
+            last = pd.DatetimeIndex([ds[-1]])
+            self.trend_end_[signal] = (pd.Timestamp(ds[-1]), float(_predict(model, last)["trend"][0]))
             self.priors_[signal] = prior if prior is not None else np.nan
             fc = self._forecast(signal, hist)
             self.scales_[signal] = fs.DeviationScale.fit(signal, hist, fc["expected"])
@@ -99,24 +106,24 @@ class ProphetDetector(Detector):
     # ---------------------------------------------------------------------------------------------
     def _forecast(self, signal: str, frame: pd.DataFrame) -> Dict[str, np.ndarray]:
         model = self.models_[signal]
-        ds = pd.DataFrame({"ds": pd.to_datetime(frame["window_start"]).dt.tz_localize(None).to_numpy()})
+        ds = pd.DatetimeIndex(pd.to_datetime(frame["window_start"]).dt.tz_localize(None).to_numpy())
         if self.cfg.uncertainty_samples:
             np.random.seed(self.cfg.random_state)
-        fc = model.predict(ds)
-        yhat = fc["yhat"].to_numpy(dtype=float)
+        fc = _predict(model, ds)
+        yhat = fc["yhat"]
         # No trend extrapolation: past the end of history the trend is held at its last value.
         # Prophet's piecewise-linear trend, extrapolated for days from a late changepoint, drifts
         # away from the data faster than any anomaly we want to see.
         end_ds, end_trend = self.trend_end_[signal]
-        future = (ds["ds"] > end_ds).to_numpy()
-        yhat = np.where(future, yhat - fc["trend"].to_numpy(dtype=float) + end_trend, yhat)
+        future = np.asarray(ds > end_ds)
+        yhat = np.where(future, yhat - fc["trend"] + end_trend, yhat)
         out = {"yhat": yhat}
         if fs.is_rate(signal):
             out["expected"] = fs.expit(yhat)
         else:
             out["expected"] = np.maximum(np.expm1(yhat), 0.0)
         if self.cfg.uncertainty_samples and "yhat_upper" in fc:
-            half = (fc["yhat_upper"].to_numpy(dtype=float) - fc["yhat_lower"].to_numpy(dtype=float)) / 2.0
+            half = (fc["yhat_upper"] - fc["yhat_lower"]) / 2.0
             out["sd_transformed"] = np.maximum(half / self.interval_z_, 1e-6)
         return out
 
@@ -136,6 +143,56 @@ class ProphetDetector(Detector):
         z = np.vstack(zs)
         e = np.vstack(expected)
         return _pick(frame.index, z, e, signals)
+
+
+_BACKEND: list = []  # one per Python worker (it holds the loaded CmdStan model)
+
+
+def _numpy_backend():
+    """Prophet's CmdStanPy backend whose `prepare_data` hands NumPy arrays to stanio (same keys and
+    values; Prophet's own turns them into nested lists, which stanio then walks element by element).
+    None when this Prophet release lacks the class: the model then keeps its stock backend."""
+    if not _BACKEND:
+        try:
+            from prophet.models import CmdStanPyBackend
+
+            class NumpyCmdStanPyBackend(CmdStanPyBackend):
+                @staticmethod
+                def prepare_data(init, data):
+                    def arr(value):
+                        return value.to_numpy() if isinstance(value, (pd.DataFrame, pd.Series)) else value
+
+                    return {k: arr(v) for k, v in init.items()}, {k: arr(v) for k, v in data.items()}
+
+            _BACKEND.append(NumpyCmdStanPyBackend())
+        except Exception as exc:  # noqa: BLE001 - any failure leaves Prophet's own backend in place
+            log.debug("prophet: stock backend (%s)", exc)
+            _BACKEND.append(None)
+    return _BACKEND[0]
+
+
+def _predict(model, ds: pd.DatetimeIndex) -> Dict[str, np.ndarray]:
+    """yhat and trend of a fitted additive, linear-trend Prophet at `ds`, from its MAP parameters:
+    what ``model.predict`` returns when it does not sample, at a fraction of the cost. Any other model
+    (sampling, holidays, regressors, multiplicative or non-linear growth) goes through ``predict``."""
+    plain = (
+        model.uncertainty_samples == 0 and model.growth == "linear" and not model.extra_regressors
+        and model.holidays is None and not model.country_holidays and not model.logistic_floor
+        and all(p["mode"] == "additive" and p["condition_name"] is None for p in model.seasonalities.values())
+    )
+    if not plain:
+        fc = model.predict(pd.DataFrame({"ds": ds}))
+        return {c: fc[c].to_numpy(dtype=float) for c in ("yhat", "trend", "yhat_lower", "yhat_upper") if c in fc}
+    floor = model.y_min if model.scaling == "minmax" else 0.0
+    t = np.asarray((ds - model.start) / model.t_scale, dtype=float)
+    k, m = float(np.nanmean(model.params["k"])), float(np.nanmean(model.params["m"]))
+    deltas = np.nanmean(model.params["delta"], axis=0)
+    trend = model.piecewise_linear(t, deltas, k, m, model.changepoints_t) * model.y_scale + floor
+    dates = pd.Series(ds)
+    features = [model.fourier_series(dates, p["period"], p["fourier_order"]) for p in model.seasonalities.values()]
+    beta = np.nanmean(model.params["beta"], axis=0)
+    seasonal = (np.hstack(features) @ beta) * model.y_scale if features else 0.0
+    return {"yhat": trend + seasonal, "trend": trend}
 
 
 def _recent(history: pd.DataFrame, days: int) -> pd.DataFrame:
