@@ -64,3 +64,19 @@ def test_model_trained_on_first_use_then_reused(runs):
     assert meta["training_end_date"] == str(DAY - dt.timedelta(days=1))
     assert second["models"] == first["models"]  # no retraining on the second night
     assert lstm_dir.name in second["model_version"]
+
+
+def test_training_data_reaches_the_driver_in_chunks_of_brands(runs, spark, monkeypatch):
+    """Collected a few brands at a time, the training histories are the same as in one collect."""
+    from advanced_anomaly_detection.spark import training
+
+    root = runs[0]
+    cfg = load_config(None, SMALL)
+    end = DAY - dt.timedelta(days=1)
+    whole = list(training.training_histories(spark, cfg, str(root / "gold"), end))
+    monkeypatch.setattr(training, "BRANDS_PER_COLLECT", 2)
+    chunked = list(training.training_histories(spark, cfg, str(root / "gold"), end))
+    assert [f["brand"].iloc[0] for f in chunked] == [f["brand"].iloc[0] for f in whole]
+    assert len(whole) == 5 and all(len(f) == DAYS * 24 - 24 for f in whole)
+    for a, b in zip(whole, chunked):
+        pd.testing.assert_frame_equal(a, b)

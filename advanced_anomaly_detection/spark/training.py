@@ -42,12 +42,19 @@ def _in_sample(brand: str, n_sample: int, n_total: int) -> bool:
     return n_total <= n_sample or zlib.crc32(brand.encode()) % n_total < n_sample
 
 
+# brands per collect of training data: the driver holds one chunk's rows at a time, never all of them
+BRANDS_PER_COLLECT = 100
+
+
 def training_histories(spark: SparkSession, cfg: Config, gold_path: str, end: dt.date) -> Iterator[pd.DataFrame]:
     """Per-brand complete hourly histories up to `end` for a deterministic sample of brands.
 
-    Only the sample (lstm.max_training_brands brands x lookback hours, a few columns) reaches the
-    driver; that bounds driver memory whatever the number of brands.
+    Only the sample (lstm.max_training_brands brands x lookback hours, a few columns) is used, and it
+    reaches the driver BRANDS_PER_COLLECT brands at a time (the sampled grid is cached on the
+    executors' disks in between), so driver memory does not grow with the number of brands.
     """
+    from pyspark import StorageLevel
+
     lc = cfg.detectors.lstm
     first = end - dt.timedelta(days=cfg.run.lookback_days)
     checked = funnel_job.validate(funnel_job.read_gold(spark, gold_path, first, end))
@@ -62,10 +69,21 @@ def training_histories(spark: SparkSession, cfg: Config, gold_path: str, end: dt
     grid = grid.withColumn("hour_of_day", F.hour("window_start")).withColumn(
         "day_of_week", (F.dayofweek("window_start") + 5) % 7
     )
-    pdf = grid.toPandas()
-    log.info("lstm training data: %d of %d brands, %d hours", len(sample), len(brands), len(pdf))
-    for _, frame in pdf.groupby("brand", sort=True):
-        yield frame.sort_values("window_start").reset_index(drop=True)
+    chunks = [sample[i : i + BRANDS_PER_COLLECT] for i in range(0, len(sample), BRANDS_PER_COLLECT)]
+    if len(chunks) > 1:
+        grid = grid.persist(StorageLevel.DISK_ONLY)
+    hours = 0
+    try:
+        for chunk in chunks:
+            pdf = grid.where(F.col("brand").isin(chunk)).toPandas()
+            hours += len(pdf)
+            for _, frame in pdf.groupby("brand", sort=True):
+                yield frame.sort_values("window_start").reset_index(drop=True)
+            del pdf
+    finally:
+        if len(chunks) > 1:
+            grid.unpersist()
+    log.info("lstm training data: %d of %d brands, %d hours", len(sample), len(brands), hours)
 
 
 def train_lstm_model(spark: SparkSession, cfg: Config, gold_path: str, model_dir: str, end: dt.date) -> Dict:
