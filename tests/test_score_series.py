@@ -185,8 +185,16 @@ def test_many_series_through_spark(spark, tmp_path):
     for sid, t in planted.items():
         r = res[res["series_id"] == sid]
         assert r.loc[r["timestamp"] == t, "is_anomaly"].item(), sid
-    # few alarms on the clean parts: 5 series x 6 scored days, short (4-day) histories
-    assert res["is_anomaly"].fillna(False).sum() - len(planted) <= 10  # pandas path gives 4; via Spark up to 9 (cause not found yet, noted on the issue)
+    # Spark changes nothing: each series scores exactly as the pandas path scores it alone
+    for k, sid in enumerate(planted):
+        alone, _ = gs.score_one(frames[k][["ts", "value"]], sid, FAST, gs.SeriesOptions(warmup_days=4))
+        got = res[res["series_id"] == sid].sort_values("timestamp").reset_index(drop=True)
+        np.testing.assert_allclose(got["ensemble_anomaly_score"].to_numpy(float),
+                                   alone["ensemble_anomaly_score"].to_numpy(float), rtol=1e-9, equal_nan=True)
+        assert got["is_anomaly"].fillna(False).tolist() == alone["is_anomaly"].fillna(False).tolist(), sid
+    # few alarms on the clean parts: 5 series x 6 scored days after only 4 days of history, and without
+    # Prophet (left out here for speed; with it the same series give 3 false alarms, without it 9)
+    assert res["is_anomaly"].fillna(False).sum() - len(planted) <= 10
     on_disk = json.loads(open(out + "_summary.json").read())
     assert on_disk["anomalies"] == summary["anomalies"] >= 5
     assert [r["status"] for r in on_disk["per_series"] if r["series_id"] == "broken"] == ["unusable"]
