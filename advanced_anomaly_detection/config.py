@@ -252,6 +252,9 @@ class SparkConfig(_Section):
     shuffle_partitions: int = Field(8, ge=1)
     # Arrow batch size for applyInPandas (rows per batch handed to Python).
     arrow_max_records_per_batch: int = Field(10000, ge=100)
+    # Heap of a local-mode JVM started by our code (driver and tasks in one process); ignored under
+    # spark-submit or on a cluster, where --driver-memory / the cluster decide.
+    local_driver_memory: str = Field("2g", pattern=r"^[0-9]+[kmgtKMGT]?$")
     conf: Dict[str, str] = Field(default_factory=dict)
 
 

@@ -48,6 +48,10 @@ def get_spark(cfg: Optional[SparkConfig] = None) -> SparkSession:
         "spark.ui.showConsoleProgress": "false",
         "spark.driver.extraJavaOptions": "-Dlog4j2.level=ERROR",
     }
+    if not _on_cluster():
+        # Local mode runs every task inside the driver JVM; Spark's 1g default is tight for a nightly
+        # run of a thousand brands. Only a JVM started here takes it (spark-submit sets its own).
+        conf["spark.driver.memory"] = cfg.local_driver_memory
     conf.update(cfg.conf)
     for key, value in conf.items():
         builder = builder.config(key, value)
