@@ -93,6 +93,24 @@ def observed(frame: pd.DataFrame, signal: str) -> np.ndarray:
     return counts_of(frame, signal)
 
 
+def count_sd(mu: np.ndarray, unit: float, dispersion: float) -> np.ndarray:
+    """Noise sd of a count around its expected value mu: variance unit*mu + dispersion*mu^2 (negative-
+    binomial-like; mu floored at 0.5 so an hour expected to be empty still has Poisson-sized noise)."""
+    mu = np.maximum(np.asarray(mu, dtype=float), 0.0)
+    return np.sqrt(unit * np.maximum(mu, 0.5) + dispersion * mu**2)
+
+
+def rate_z(k: np.ndarray, n: np.ndarray, p: np.ndarray, dispersion: float, continuity: bool = True) -> np.ndarray:
+    """z of k successes in n trials against rate p with beta-binomial variance n p (1-p) (1 + (n-1) rho);
+    0 where there were no trials."""
+    p = np.clip(np.asarray(p, dtype=float), 1e-6, 1 - 1e-6)
+    var = n * p * (1 - p) * (1.0 + np.maximum(n - 1.0, 0.0) * dispersion)
+    miss = k - n * p
+    with np.errstate(divide="ignore", invalid="ignore"):
+        z = (_continuity(miss) if continuity else miss) / np.sqrt(np.maximum(var, 1e-12))
+    return np.where(np.isfinite(n) & (n == 0), 0.0, z)
+
+
 def _solve_dispersion(z2_of, lo: float = 0.0, hi: float = 10.0) -> float:
     """Smallest dispersion d >= 0 with median(z2_of(d)) <= chi2(1) median (bisection, monotone)."""
     if not np.isfinite(np.nanmedian(z2_of(lo))) or np.nanmedian(z2_of(lo)) <= CHI2_1_MEDIAN:
@@ -157,8 +175,7 @@ class DeviationScale:
             n = np.maximum(np.where(np.isfinite(trials), trials, 0.0), 1.0)
             p = np.clip(e, 1e-6, 1 - 1e-6)
             return np.sqrt(p * (1 - p) * (1.0 + (n - 1.0) * d) / n)
-        mu = np.maximum(e, 0.0)
-        return np.sqrt(self.unit * np.maximum(mu, 0.5) + d * mu**2)
+        return count_sd(e, self.unit, d)
 
     def sensitivity(self, frame: pd.DataFrame, expected: np.ndarray) -> np.ndarray:
         """d z / d delta for a relative change delta of the signal (z moves by about delta times this):
@@ -180,11 +197,7 @@ class DeviationScale:
         e = np.asarray(expected, dtype=float)
         if is_rate(self.signal):
             k, n = rate_parts(frame, self.signal)
-            p = np.clip(e, 1e-6, 1 - 1e-6)
-            var = n * p * (1 - p) * (1.0 + np.maximum(n - 1.0, 0.0) * d)
-            with np.errstate(divide="ignore", invalid="ignore"):
-                z = _continuity(k - n * p) / np.sqrt(var)
-            return np.where(np.isfinite(n) & (n == 0), 0.0, z)
+            return rate_z(k, n, e, d)
         y = counts_of(frame, self.signal)
         miss = y - np.maximum(e, 0.0)
         if self.signal != "revenue":  # revenue is not a count

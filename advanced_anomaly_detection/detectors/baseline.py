@@ -21,6 +21,7 @@ import pandas as pd
 from scipy.optimize import nnls
 
 from advanced_anomaly_detection.config import BaselineConfig, VolumeGateConfig
+from advanced_anomaly_detection.detectors import _funnel_signals as fs
 from advanced_anomaly_detection.detectors.base import Detector, TailCalibrator
 from advanced_anomaly_detection.schema import RATE_SIGNALS
 
@@ -172,7 +173,7 @@ class BaselineDetector(Detector):
             mu = self.hod_profile_[s][hod] * self.dow_factor_[s][dow] * self.level_.get(s, 1.0)
             x = self._count_values(frame, s)
             a, phi = self.count_dispersion_[s]
-            zs = (x - mu) / np.sqrt(a * np.maximum(mu, 0.5) + phi * mu**2)
+            zs = (x - mu) / fs.count_sd(mu, a, phi)
             # Below the volume gate a count signal cannot flag (its deviation is shrunk to |z| <= 1).
             zs = np.where(mu < gate.min_expected_count, np.clip(zs, -1.0, 1.0), zs)
             z[s] = np.nan_to_num(zs, nan=0.0)
@@ -181,9 +182,7 @@ class BaselineDetector(Detector):
             p = self.rate_profile_[rate][hod]
             k = frame[num].to_numpy(dtype=float)
             n = frame[den].to_numpy(dtype=float)
-            var = n * p * (1 - p) * (1 + np.maximum(n - 1, 0) * self.rate_dispersion_[rate])
-            with np.errstate(invalid="ignore", divide="ignore"):
-                zs = np.where(n > 0, (k - n * p) / np.sqrt(np.maximum(var, 1e-12)), 0.0)
+            zs = fs.rate_z(k, n, p, self.rate_dispersion_[rate], continuity=False)
             # Rates on little traffic are noise, whatever the binomial says.
             zs = np.where(expected["views"] < gate.min_expected_views_for_rates, np.clip(zs, -1.0, 1.0), zs)
             z[rate] = np.nan_to_num(zs, nan=0.0)
