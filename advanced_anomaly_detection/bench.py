@@ -12,8 +12,8 @@ planted):
   `fit` and `score` of each detector timed apart (wall and CPU seconds, after one warm-up brand);
 * the **seed comparison**: the same detectors configured as the seed system configured them, on
   `seed_sample` of those brands (spread over volume), and the ratio ours / seed per detector: Prophet
-  with uncertainty_samples=1000; our changepoint detector with ruptures.Pelt(model="rbf", jump=1) as
-  its search (a brand past `seed_budget_s` is stopped, its time then a lower bound); for the LSTM,
+  with uncertainty_samples=1000 fitted on the whole lookback; our changepoint detector with
+  ruptures.Pelt(model="rbf", jump=1) as its search (a brand past `seed_budget_s` is stopped, its time then a lower bound); for the LSTM,
   one epoch over every overlapping window of the brand (a lower bound of "training over every row").
 
 Memory is sampled every 0.2 s by a background thread (psutil): the driver Python process, the JVM
@@ -359,8 +359,14 @@ def _time_seed(name: str, cfg: Config, series: List[pd.DataFrame], start: dt.dat
     if name == "prophet":
         from advanced_anomaly_detection.detectors.prophet_detector import ProphetDetector
 
-        section = cfg.detectors.prophet.model_copy(update={"uncertainty_samples": 1000})
-        setting = "ProphetDetector with uncertainty_samples=1000 (Prophet's default), same signals and history"
+        # the seed fitted Prophet on everything it had collected, and predicted with Prophet's default
+        # 1,000 uncertainty samples
+        section = cfg.detectors.prophet.model_copy(
+            update={"uncertainty_samples": 1000, "history_days": cfg.run.lookback_days}
+        )
+        setting = (f"ProphetDetector with uncertainty_samples=1000 (Prophet's default) fitted on the whole "
+                   f"{cfg.run.lookback_days}-day history (ours: {cfg.detectors.prophet.history_days} days, "
+                   "no sampling), same signals")
 
         def one(s):
             history, target = _split(s, start)
