@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Dict, Iterable, List, Optional, Sequence, Tuple
+from typing import Dict, Iterable, List, Optional, Sequence, Set, Tuple
 from zoneinfo import ZoneInfo
 
 REGULATORY = "regulatory"
@@ -125,15 +125,14 @@ def rule_availability(cfg, journey_columns: Iterable[str], complaint_columns: It
         if not rule_config(cfg, rule).enabled:
             out[rule.code] = f"disabled in config (compliance.rules.{rule.config_key}.enabled=false)"
             continue
-        missing_j = [" or ".join(alt) for alt in rule.needs if not any(c in have_j for c in alt)]
-        missing_c = [" or ".join(alt) for alt in rule.complaint_needs if not any(c in have_c for c in alt)]
-        why = []
-        if missing_j:
-            why.append(f"journey column(s) missing: {', '.join(missing_j)}")
-        if missing_c:
-            why.append(f"complaints column(s) missing: {', '.join(missing_c)}")
-        out[rule.code] = "; ".join(why)
+        missing = {"journey": _missing(rule.needs, have_j), "complaints": _missing(rule.complaint_needs, have_c)}
+        out[rule.code] = "; ".join(f"{table} column(s) missing: {m}" for table, m in missing.items() if m)
     return out
+
+
+def _missing(needs: Tuple[Tuple[str, ...], ...], have: Set[str]) -> str:
+    """The needs none of whose alternatives is in `have`, as "a or b, c"; "" when all are met."""
+    return ", ".join(" or ".join(alt) for alt in needs if not any(c in have for c in alt))
 
 
 # --- reference implementations of the time logic (the Spark job implements the same) -------------
