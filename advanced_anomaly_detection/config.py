@@ -14,16 +14,10 @@ from typing import Any, Dict, List, Literal, Optional, Sequence
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from advanced_anomaly_detection.schema import SIGNALS  # noqa: F401 (re-exported)
+
 DETECTOR_NAMES = ("baseline", "prophet", "isolation_forest", "changepoint", "lstm")
-SIGNALS = (
-    "views",
-    "carts",
-    "purchases",
-    "revenue",
-    "view_to_cart_rate",
-    "cart_to_purchase_rate",
-    "conversion_rate",
-)
+# Spelled out for type checkers, which cannot read a Literal from a tuple; must equal schema.SIGNALS.
 Signal = Literal[
     "views", "carts", "purchases", "revenue", "view_to_cart_rate", "cart_to_purchase_rate", "conversion_rate"
 ]

@@ -1,4 +1,20 @@
-"""Column names shared by the Spark part and the pure-pandas detectors."""
+"""Column names shared by the Spark part, the pure-pandas detectors and the synthetic generators."""
+
+# Raw e-commerce events (REES46 layout): column -> Spark SQL type the gold build casts it to
+# (events.py writes them in this order; gold_build.py reads and types them).
+RAW_EVENT_COLUMNS = {
+    "event_time": "string",
+    "event_type": "string",
+    "product_id": "bigint",
+    "category_id": "bigint",
+    "category_code": "string",
+    "brand": "string",
+    "price": "double",
+    "user_id": "bigint",
+    "user_session": "string",
+}
+EVENT_COLUMNS = tuple(RAW_EVENT_COLUMNS)
+EVENT_TYPES = ("view", "cart", "remove_from_cart", "purchase")
 
 GOLD_COLUMNS = {
     "window_start": "timestamp",
@@ -23,6 +39,8 @@ RATE_SIGNALS = {
     "cart_to_purchase_rate": ("purchases", "carts"),
     "conversion_rate": ("purchases", "views"),
 }
+# Every gold signal a detector can watch (config.SIGNALS).
+SIGNALS = COUNT_SIGNALS + tuple(RATE_SIGNALS)
 
 # Per-brand series frame handed to detectors (one row per hour, complete grid, sorted):
 #   window_start (datetime64, UTC, naive), brand, views, carts, purchases, revenue, the three rates,
@@ -31,13 +49,7 @@ RATE_SIGNALS = {
 SERIES_BASE_COLUMNS = (
     "window_start",
     "brand",
-    "views",
-    "carts",
-    "purchases",
-    "revenue",
-    "view_to_cart_rate",
-    "cart_to_purchase_rate",
-    "conversion_rate",
+    *SIGNALS,
     "hour_of_day",
     "day_of_week",
     "is_weekend",

@@ -64,3 +64,11 @@ def test_bad_files_are_clear(tmp_path):
 
 def test_digest_changes_with_config():
     assert load_config().digest() != load_config(None, ["ensemble.threshold=0.99"]).digest()
+
+
+def test_signal_literal_matches_schema():
+    import typing
+
+    from advanced_anomaly_detection import config, schema
+
+    assert typing.get_args(config.Signal) == schema.SIGNALS

@@ -25,22 +25,10 @@ from typing import Dict, Optional, Tuple, Union
 import numpy as np
 import pandas as pd
 
-from advanced_anomaly_detection.data.synthetic import DateLike, HourlySimulation, make_brands, rng_for, simulate_hourly
+from advanced_anomaly_detection.data.synthetic import DateLike, HourlySimulation, rng_for, simulate_for_generator
+from advanced_anomaly_detection.schema import EVENT_COLUMNS, EVENT_TYPES  # noqa: F401 (re-exported)
 
 log = logging.getLogger(__name__)
-
-EVENT_COLUMNS = (
-    "event_time",
-    "event_type",
-    "product_id",
-    "category_id",
-    "category_code",
-    "brand",
-    "price",
-    "user_id",
-    "user_session",
-)
-EVENT_TYPES = ("view", "cart", "remove_from_cart", "purchase")
 
 _CATEGORY_CODES = [
     "electronics.smartphone", "electronics.audio.headphone", "electronics.video.tv", "computers.notebook",
@@ -86,26 +74,13 @@ def generate_events(
     day) unless ``brands`` is given. With ``dirty=True`` the counts of planted mess are in
     ``events.attrs["dirty_report"]``.
     """
-    if brands is None:
-        brands = make_brands(n_brands, seed, math.log10(min_daily_views), math.log10(max_daily_views))
-    sim = simulate_hourly(
-        brands,
-        start,
-        days,
-        seed=seed,
-        anomalies=anomalies,
-        anomaly_start=anomaly_start,
-        anomaly_end=anomaly_end,
-        n_anomalies=n_anomalies,
-        tz_offset_hours=tz_offset_hours,
-        min_hourly_views=min_hourly_views,
-    )
+    sim = simulate_for_generator(locals(), (math.log10(min_daily_views), math.log10(max_daily_views)))
     events = expand_events(sim, seed)
     report = {k: 0 for k in DEFAULT_DIRT}
     if dirty:
         events, report = add_dirt(events, seed, dirt)
     events.attrs["dirty_report"] = report
-    log.info("generated %d events for %d brands x %d days (dirt: %s)", len(events), len(brands), days, report)
+    log.info("generated %d events for %d brands x %d days (dirt: %s)", len(events), len(sim.brands), days, report)
     return events, sim.labels
 
 

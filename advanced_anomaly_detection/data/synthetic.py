@@ -19,11 +19,12 @@ anomalies are applied afterwards to the clean counts (thinning, additions, resca
 from __future__ import annotations
 
 import datetime as _dt
+import inspect
 import logging
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, List, Optional, Tuple, Union
+from typing import Any, Dict, List, Mapping, Optional, Tuple, Union
 
 import numpy as np
 import pandas as pd
@@ -291,6 +292,25 @@ def simulate_hourly(
     return sim
 
 
+# simulate_hourly's parameters after ``brands``; the generators take all of them under the same names.
+_SIMULATION_PARAMS = tuple(inspect.signature(simulate_hourly).parameters)[1:]
+
+
+def simulate_for_generator(
+    args: Mapping[str, Any], log10_views: Optional[Tuple[float, float]] = None
+) -> HourlySimulation:
+    """The simulation behind :func:`generate_gold` and ``events.generate_events``.
+
+    ``args`` are the generator's own arguments (its ``locals()``), so the simulation arguments are
+    forwarded in one place instead of being restated per generator. Brands default to
+    ``make_brands(n_brands, seed, *log10_views)`` (make_brands' own range when ``log10_views`` is None).
+    """
+    brands = args["brands"]
+    if brands is None:
+        brands = make_brands(args["n_brands"], args["seed"], *(log10_views or ()))
+    return simulate_hourly(brands, **{name: args[name] for name in _SIMULATION_PARAMS})
+
+
 def _empty_labels() -> pd.DataFrame:
     return pd.DataFrame(
         {
@@ -482,22 +502,11 @@ def generate_gold(
     ``brands`` (from :func:`make_brands`) overrides ``n_brands``. Labels: one row per planted anomaly
     with columns LABEL_COLUMNS; ``start``/``end`` are inclusive UTC hour starts.
     """
-    if brands is None:
-        brands = make_brands(n_brands, seed)
-    sim = simulate_hourly(
-        brands,
-        start,
-        days,
-        seed=seed,
-        anomalies=anomalies,
-        anomaly_start=anomaly_start,
-        anomaly_end=anomaly_end,
-        n_anomalies=n_anomalies,
-        tz_offset_hours=tz_offset_hours,
-        min_hourly_views=min_hourly_views,
-    )
+    sim = simulate_for_generator(locals())
     gold = to_gold(sim)
-    log.info("generated gold: %d brands, %d days, %d rows, %d anomalies", len(brands), days, len(gold), len(sim.labels))
+    log.info(
+        "generated gold: %d brands, %d days, %d rows, %d anomalies", len(sim.brands), days, len(gold), len(sim.labels)
+    )
     return gold, sim.labels
 
 

@@ -20,7 +20,7 @@ import logging
 import time
 import uuid
 from pathlib import Path
-from typing import Dict, Optional, Union
+from typing import Dict, Optional, Tuple, Union
 from urllib.parse import urlparse
 
 from pyspark.errors import AnalysisException
@@ -29,7 +29,7 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from advanced_anomaly_detection.errors import InputValidationError, UserError
-from advanced_anomaly_detection.schema import GOLD_COLUMNS
+from advanced_anomaly_detection.schema import EVENT_COLUMNS, EVENT_TYPES, GOLD_COLUMNS, RAW_EVENT_COLUMNS
 
 log = logging.getLogger(__name__)
 
@@ -38,19 +38,8 @@ SILVER_TABLE = "silver_events"
 GOLD_TABLE = "gold_funnel_hourly_brand"
 
 # Raw column -> Spark SQL type it is cast to (try_cast: bad values become null and are flagged).
-RAW_COLUMNS = {
-    "event_time": "string",
-    "event_type": "string",
-    "product_id": "bigint",
-    "category_id": "bigint",
-    "category_code": "string",
-    "brand": "string",
-    "price": "double",
-    "user_id": "bigint",
-    "user_session": "string",
-}
+RAW_COLUMNS = RAW_EVENT_COLUMNS
 REQUIRED_RAW_COLUMNS = ("event_time", "event_type", "product_id", "brand", "price", "user_id", "user_session")
-EVENT_TYPES = ("view", "cart", "remove_from_cart", "purchase")
 FUNNEL_EVENT_TYPES = ("view", "cart", "purchase")
 DEDUP_KEY = ("event_time", "user_id", "user_session", "product_id", "event_type")
 # Accepted event_time layouts, tried in order (REES46 writes "2019-10-01 00:00:00 UTC").
@@ -178,6 +167,12 @@ def _in_range(start: Optional[_dt.date], end: Optional[_dt.date]):
     return cond
 
 
+def _silver_event_columns() -> Tuple[str, ...]:
+    """The raw event columns, with the untouched brand (``brand_raw``) right after the cleaned one."""
+    at = EVENT_COLUMNS.index("brand") + 1
+    return EVENT_COLUMNS[:at] + ("brand_raw",) + EVENT_COLUMNS[at:]
+
+
 def to_silver(bronze: DataFrame) -> DataFrame:
     """Cleaned, flagged, deduplicated events (rows with a parsed time only)."""
     brand = F.lower(F.trim(F.col("brand")))
@@ -189,16 +184,7 @@ def to_silver(bronze: DataFrame) -> DataFrame:
     )
     df = df.dropDuplicates(list(DEDUP_KEY))
     return df.select(
-        "event_time",
-        "event_type",
-        "product_id",
-        "category_id",
-        "category_code",
-        "brand",
-        "brand_raw",
-        "price",
-        "user_id",
-        "user_session",
+        *_silver_event_columns(),
         F.col("brand").isNull().alias("dq_missing_brand"),
         (F.col("price").isNull() | (F.col("price") <= 0)).alias("dq_bad_price"),
         (~F.coalesce(F.col("event_type").isin(*EVENT_TYPES), F.lit(False))).alias("dq_unknown_event_type"),
