@@ -36,6 +36,41 @@ def register(sub) -> None:
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override one config key")
     p.set_defaults(handler=score_series)
 
+    e = sub.add_parser(
+        "evaluate-series",
+        help="precision/recall of score-series on labelled series of other shapes and frequencies",
+        description="Generalisation check of score-series (see advanced_anomaly_detection/series_evaluation.py).",
+    )
+    e.add_argument("--seeds", type=int, default=2, help="series per shape and frequency (default 2)")
+    e.add_argument("--freqs", default="5min,1h,1D", help="comma-separated of 5min,1h,1D (default all)")
+    e.add_argument("--json", help="write the metrics here as JSON")
+    e.add_argument("--config", help="override YAML file (layered over the built-in defaults)")
+    e.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override one config key")
+    e.set_defaults(handler=evaluate_series)
+
+
+def evaluate_series(args: argparse.Namespace) -> int:
+    import json
+
+    from advanced_anomaly_detection import series_evaluation as se
+    from advanced_anomaly_detection.config import load_config
+    from advanced_anomaly_detection.errors import UserError
+
+    cfg = load_config(args.config, args.set)
+    freqs = tuple(f.strip() for f in args.freqs.split(",") if f.strip())
+    unknown = [f for f in freqs if f not in se.FREQUENCIES]
+    if unknown or not freqs:
+        raise UserError(f"--freqs: unknown {unknown}; choose from {list(se.FREQUENCIES)}")
+    if args.seeds < 1:
+        raise UserError("--seeds must be at least 1")
+    result = se.run(args.seeds, cfg, freqs)
+    print(se.table(result))
+    if args.json:
+        with open(args.json, "w") as fh:
+            json.dump(result, fh, indent=2)
+        print(f"metrics written to {args.json}")
+    return 0
+
 
 def _parse_timestamp(text: str):
     import pandas as pd

@@ -122,3 +122,22 @@ def test_detector_contract(name, series):
     cdet = make().fit(c_hist)
     assert cdet.status_ in (OK, CONSTANT_SERIES)
     _check_output(cdet.score(c_frame), c_frame)
+
+
+def test_tail_calibrator_untrusted_top_ignores_past_incidents():
+    """Past incidents in the reference (1.5% of it) set the bar with a plain fit; with untrusted_top the
+    tail is extrapolated from the clean part, so a new 6-sigma point stays extreme."""
+    from advanced_anomaly_detection.detectors.base import TailCalibrator
+
+    rng = np.random.default_rng(0)
+    clean = np.abs(rng.normal(size=2000))
+    incidents = rng.uniform(6.0, 12.0, size=30)  # 1.5% of the reference
+    ref = np.concatenate([clean, incidents])
+    plain = TailCalibrator().fit(ref).transform(np.array([6.0]))[0]
+    robust = TailCalibrator(untrusted_top=0.05).fit(ref).transform(np.array([6.0]))[0]
+    assert 1 - plain > 5e-3  # the incidents make 6 sigma look ordinary
+    assert 1 - robust < 1e-4  # (an exponential tail at the lightest: conservative for Gaussian data)
+    # on a clean reference both agree that the body is the body
+    fit = TailCalibrator(untrusted_top=0.05).fit(clean)
+    assert abs(fit.transform(np.array([np.quantile(clean, 0.5)]))[0] - 0.5) < 0.01
+    assert 1 - fit.transform(np.array([3.0]))[0] > 1e-4  # a 3-sigma point is not extreme

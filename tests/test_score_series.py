@@ -240,3 +240,18 @@ def test_cli_bad_input_one_line_error(spark, tmp_path, monkeypatch, capsys, cont
     rc = _cli(monkeypatch, ["score-series", "--input", str(path), "--output", str(tmp_path / "o")] + extra)
     err = capsys.readouterr().err.strip()
     assert rc == 2 and message in err and "\n" not in err and err.startswith("aad score-series: error:")
+
+
+def test_spike_after_a_level_shift_in_history_is_found():
+    """A level shift in the fitted history must not widen the noise for everything after it."""
+    from advanced_anomaly_detection.detectors import generic
+
+    ts, v = _series("1h", 30, level=100.0, noise=0.03, seed=4)
+    v[14 * 24:] *= 0.6  # traffic drops by 40% two weeks in and stays there
+    spike_at = 27 * 24 + 14
+    v[spike_at] *= 1.35  # ~ +10 noise sds on the new level
+    frame = pd.DataFrame({"timestamp": ts, "value": v, "is_filled": False})
+    history, scored = frame.iloc[: 27 * 24], frame.iloc[27 * 24 : 28 * 24]
+    out = generic.GenericBaselineDetector(pd.Timedelta(hours=1), 48, 27 * 24).fit(history).score(scored)
+    assert out["score"].idxmax() == spike_at
+    assert out.loc[spike_at, "score"] > 0.999, out["score"].max()

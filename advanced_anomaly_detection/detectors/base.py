@@ -44,9 +44,13 @@ class TailCalibrator:
     """
 
     def __init__(self, tail_quantile: float = 0.9, max_points: int = 4000, min_tail_scale: float = 1e-9,
-                 max_shape: float = 0.5):
+                 max_shape: float = 0.5, untrusted_top: float = 0.0):
         self.tail_quantile = tail_quantile
         self.max_points = max_points
+        # With untrusted_top = u > 0 the top u of the reference is taken for possibly anomalous (a
+        # history that holds last week's incidents): the tail is fitted to two quantiles below it
+        # and above its start only the fitted tail speaks, so past incidents cannot set the bar.
+        self.untrusted_top = untrusted_top
         # A floor on the tail's scale: where theory says how heavy the tail is at least (e.g. 2 for
         # squared Gaussian z), a short or degenerate history cannot make it lighter.
         self.min_tail_scale = min_tail_scale
@@ -69,7 +73,47 @@ class TailCalibrator:
         self.tail_shape_ = float(np.clip(0.5 * (1.0 - mean**2 / var), 0.0, self.max_shape)) if var > 0 else 0.0
         # A flat tail (e.g. many tied scores) would make any larger score "infinitely" extreme.
         self.tail_scale_ = max(mean * (1.0 - self.tail_shape_), 0.05 * spread, self.min_tail_scale)
+        self.trusted_max_ = np.inf
+        if self.untrusted_top > 0:
+            self._fit_tail_by_quantiles(ref, spread)
         return self
+
+    def _fit_tail_by_quantiles(self, ref: np.ndarray, spread: float) -> None:
+        """GPD over the threshold through two quantiles below the untrusted top: the middle of the
+        tail band and its trusted end (exceedance probabilities 1/2 and r of the tail mass)."""
+        top = min(self.untrusted_top, 0.2)
+        mass = max(1.0 - self.tail_quantile, 4.0 * top)  # the tail band: four times the untrusted top
+        threshold, q_mid, q_end = np.quantile(ref, [1.0 - mass, 1.0 - mass / 2.0, 1.0 - top])
+        a, b, r = q_mid - threshold, q_end - threshold, top / mass
+        if not (a > 0 and b > a):
+            return  # ties or a flat tail: the moment fit (with its scale floor) stays
+        # S(y) = (1 + xi y / sigma)^(-1/xi): S(a) = 1/2 and S(b) = r give b/a = (r^-xi - 1) / (2^xi - 1)
+        def ratio(xi: float) -> float:
+            return np.log(1 / r) / np.log(2) if xi < 1e-9 else (r**-xi - 1) / (2**xi - 1)
+
+        lo, hi = 0.0, self.max_shape
+        if ref.size < 1000:
+            # two quantiles of a short history cannot tell a heavy tail from sampling noise: an
+            # exponential tail, as wide as the wider of the two quantiles asks
+            self.tail_shape_, self.threshold_, self.tail_mass_ = 0.0, float(threshold), mass
+            self.tail_scale_ = max(a / np.log(2), b / np.log(1 / r), 0.05 * spread, self.min_tail_scale)
+            self.trusted_max_ = float(q_end)
+            return
+        if b / a <= ratio(lo):
+            xi = 0.0
+        elif b / a >= ratio(hi):
+            xi = hi
+        else:
+            for _ in range(50):
+                mid = 0.5 * (lo + hi)
+                lo, hi = (mid, hi) if ratio(mid) < b / a else (lo, mid)
+            xi = 0.5 * (lo + hi)
+        sigma = a / np.log(2) if xi < 1e-9 else xi * a / (2**xi - 1)
+        self.tail_shape_ = float(xi)
+        self.threshold_ = float(threshold)
+        self.tail_mass_ = mass
+        self.tail_scale_ = max(float(sigma), 0.05 * spread, self.min_tail_scale)
+        self.trusted_max_ = float(q_end)
 
     def _tail_probability(self, excess: np.ndarray) -> np.ndarray:
         y = np.maximum(excess, 0.0) / self.tail_scale_
@@ -88,7 +132,8 @@ class TailCalibrator:
         equal = np.searchsorted(ref, x, side="right") - below
         body = (below + 0.5 * equal + 0.5) / (ref.size + 1.0)
         tail = 1.0 - self._tail_probability(x - self.threshold_)
-        out[finite] = np.where(x > self.threshold_, np.maximum(body, tail), body)
+        blended = np.where(x > self.threshold_, np.maximum(body, tail), body)
+        out[finite] = np.where(x > self.trusted_max_, tail, blended)
         return np.clip(out, 0.0, 1.0)
 
 

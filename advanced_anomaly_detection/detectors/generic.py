@@ -34,7 +34,8 @@ log = logging.getLogger(__name__)
 
 DAY = pd.Timedelta(days=1)
 CHANGEPOINT_MAX_CONTEXT = 2000
-TRIM_REFERENCE = 0.005
+# Share of a history's scores that may be past anomalies (weeks of history hold incidents too).
+UNTRUSTED_REFERENCE = 0.05
 
 
 # --------------------------------------------------------------------------------------------------
@@ -89,12 +90,16 @@ class SeasonalProfile:
         p, slot, dow = pos["p"], pos["slot"], pos["dow"]
         ok = np.isfinite(y)
         center = float(np.median(y[ok]))
-        prof = np.full(p, np.nan)
-        for s in range(p):
-            v = y[ok & (slot == s)]
-            if v.size:
-                prof[s] = np.median(v)
-        prof = np.where(np.isfinite(prof), prof, center)
+        # Shapes are estimated around a centred rolling median of one cycle (a day for the slot-of-day
+        # profile, a week for the day-of-week offsets), so a level that moved during the history
+        # does not bend them; the level itself is the local level below.
+        prof = np.zeros(p)
+        if p > 1:
+            shape = y - _centred_median(y, p)
+            for s in range(p):
+                v = shape[ok & (slot == s)]
+                if v.size:
+                    prof[s] = np.median(v)
         if p >= 48:  # circular smoothing over about an hour of slots (5-minute data: 12 slots)
             k = max(int(round(p / 24)), 1) | 1
             padded = np.concatenate([prof[-k:], prof, prof[:k]])
@@ -104,43 +109,71 @@ class SeasonalProfile:
         span_days = (pd.to_datetime(ts).iloc[-1] - pd.to_datetime(ts).iloc[0]) / DAY
         dow_off = np.zeros(7)
         if span_days >= 14:
+            weekly = resid - _centred_median(resid, 7 * p)
             for w in range(7):
-                v = resid[ok & (dow == w)]
+                v = weekly[np.isfinite(weekly) & (dow == w)]
                 dow_off[w] = np.median(v) if v.size >= 2 else 0.0
         self.dow_ = dow_off
         resid = resid - dow_off[dow]
         recent = resid[-self.level_points:]
         recent = recent[np.isfinite(recent)]
         self.level_ = float(np.median(recent)) if recent.size else 0.0
-        resid = resid - self.level_
+        # The noise scale is measured around the local level, not one level for the whole history:
+        # after a level shift (or on a wandering series) the spread around a single level is the
+        # shift's size, and every later spike would look small against it. How local: the window
+        # (an hour of points .. a day; 3 .. 14 days for daily data) whose one-step-ahead misses are
+        # smallest on this history: long for a steady series, short for one that wanders.
+        candidates = sorted({max(3, p // 24), max(3, p // 8), max(3, p // 2), p} if p > 1 else {3, 7, 14})
+        misses = {}
+        for n in candidates:
+            self.local_points_ = n
+            misses[n] = _mad_sd(resid - self.local_level(resid, fallback=False))
+        self.local_points_ = min(misses, key=lambda n: (misses[n], -n)) if misses else self.level_points
+        resid = resid - self.local_level(resid, fallback=False)
         sd = _mad_sd(resid)
         fallback = float(np.nanstd(resid)) if ok.sum() > 1 else 0.0
         floor = 1e-6 * max(abs(center), 1.0)
         self.scale_ = max(sd if sd > 0 else fallback, floor)
         return self
 
-    def expected(self, ts: pd.Series) -> np.ndarray:
+    def local_level(self, resid: np.ndarray, fallback: bool = True) -> np.ndarray:
+        """Median of the previous `local_points_` seasonal residuals (past points only). Where there
+        are too few of them: the fitted level, or NaN without `fallback` (the first points of a
+        history, whose level the fitted one, the most recent, does not describe)."""
+        n = self.local_points_
+        level = pd.Series(resid).shift(1).rolling(n, min_periods=max(n // 3, 1)).median().to_numpy()
+        return np.where(np.isfinite(level), level, self.level_ if fallback else np.nan)
+
+    def seasonal(self, ts: pd.Series) -> np.ndarray:
         pos = seasonal_position(ts, self.freq)
-        return self.slot_[pos["slot"]] + self.dow_[pos["dow"]] + self.level_
+        return self.slot_[pos["slot"]] + self.dow_[pos["dow"]]
+
+    def expected(self, ts: pd.Series) -> np.ndarray:
+        return self.seasonal(ts) + self.level_
 
     def z(self, ts: pd.Series, y: np.ndarray) -> np.ndarray:
         return (y - self.expected(ts)) / self.scale_
 
 
-def _trailing_evidence(z: np.ndarray, windows: Sequence[int]) -> np.ndarray:
-    """max over windows w of |median of the last w observed z| * sqrt(w); NaN where z is NaN.
+def _centred_median(y: np.ndarray, window: int) -> np.ndarray:
+    """Centred rolling median (NaN-aware, shorter at the ends)."""
+    return pd.Series(y).rolling(window, center=True, min_periods=max(window // 2, 1)).median().to_numpy()
+
+
+def _window_evidence(z: np.ndarray, windows: Sequence[int]) -> Dict[int, np.ndarray]:
+    """Per window w: |median of the last w observed z| * sqrt(w) (w = 1: |z|); NaN where z is NaN.
 
     The median (not the mean) so that one extreme point does not make the next w-1 points look
     anomalous too, while a moderate shift lasting most of a window adds up."""
     ok = np.isfinite(z)
-    s = pd.Series(z)
-    best = np.abs(z)
+    out = {}
     for w in windows:
         if w <= 1:
-            continue
-        med = s.rolling(w, min_periods=max(w // 2 + 1, 1)).median().to_numpy()
-        best = np.fmax(best, np.abs(med) * np.sqrt(w))
-    return np.where(ok, best, np.nan)
+            out[w] = np.abs(z)
+        else:
+            med = pd.Series(z).rolling(w, min_periods=max(w // 2 + 1, 1)).median().to_numpy()
+            out[w] = np.where(ok, np.abs(med) * np.sqrt(w), np.nan)
+    return out
 
 
 class _GenericDetector(Detector):
@@ -152,21 +185,22 @@ class _GenericDetector(Detector):
         self.history_points = int(history_points)
 
     def _fit_calibration(self, history: pd.DataFrame) -> None:
-        # Anomalies in history must not set the bar: the most extreme TRIM_REFERENCE of the history
-        # scores are left out of the calibration reference.
+        # Anomalies in history must not set the bar: the top UNTRUSTED_REFERENCE of the history
+        # scores is not trusted, the tail there is extrapolated from the scores below it.
         ref = np.asarray(self._history_raw(history), dtype=float)
         ref = ref[np.isfinite(ref)]
-        if ref.size >= 50:
-            ref = ref[ref <= np.quantile(ref, 1.0 - TRIM_REFERENCE)]
-        self.calibrator_ = TailCalibrator().fit(ref)
+        untrusted = UNTRUSTED_REFERENCE if ref.size >= 200 else 0.0
+        self.calibrator_ = TailCalibrator(untrusted_top=untrusted).fit(ref)
 
     @property
     def min_history_hours(self) -> int:  # the base class's length check, in rows of this grid
         return self.min_points
 
     def _level_points(self) -> int:
+        # a day of points (two weeks for daily data): long enough to be a stable level, short enough
+        # that a lasting shift becomes the new normal within a day
         p = periods_per_day(self.freq)
-        return 2 * p if p > 1 else 14
+        return p if p > 1 else 14
 
     def _recent(self, history: pd.DataFrame) -> pd.DataFrame:
         return history.iloc[-self.history_points:].reset_index(drop=True)
@@ -196,21 +230,46 @@ class GenericBaselineDetector(_GenericDetector):
         hist = self._prepare(history)
         if hist is None:
             return
-        self.context_ = hist.iloc[-max(self.windows):].copy()
-        y = self.transform_.fwd(hist["value"].to_numpy(dtype=float))
-        self.history_raw_ = _trailing_evidence(self.profile_.z(hist["timestamp"], y), self.windows)
+        self.context_ = hist.iloc[-(max(self.windows) + self.profile_.level_points):].copy()
+        # one calibrator per window, each against its own history (a wandering series makes long
+        # windows heavy-tailed, a steady one does not), Bonferroni over the windows
+        evidence = _window_evidence(self._local_z(hist, fallback=False)[0], self.windows)
+        self.window_calibrators_ = {}
+        for w, e in evidence.items():
+            e = e[np.isfinite(e)]
+            if e.size:
+                self.window_calibrators_[w] = TailCalibrator(untrusted_top=UNTRUSTED_REFERENCE if e.size >= 200 else 0.0).fit(e)
+        if not self.window_calibrators_:
+            self._fail(CONSTANT_SERIES, "no observed points after the local level")
 
-    def _history_raw(self, history: pd.DataFrame) -> np.ndarray:
-        return self.history_raw_
+    def _fit_calibration(self, history: pd.DataFrame) -> None:
+        pass  # the per-window calibrators are fitted in _fit
+
+    def _calibrate(self, raw: pd.DataFrame) -> np.ndarray:
+        return 1.0 - 10.0 ** (-raw["raw_score"].to_numpy(dtype=float))
+
+    def _combined_evidence(self, z: np.ndarray) -> np.ndarray:
+        """-log10 of the Bonferroni-combined tail probability over the windows (NaN where z is NaN)."""
+        tails = [1.0 - self.window_calibrators_[w].transform(e) for w, e in _window_evidence(z, self.windows).items()
+                 if w in self.window_calibrators_]
+        p = np.fmin.reduce(tails) * len(tails)
+        return np.where(np.isfinite(z), -np.log10(np.clip(p, 1e-300, 1.0)), np.nan)
+
+    def _local_z(self, frame: pd.DataFrame, fallback: bool = True):
+        """z against seasonal profile + local level (the median of the points just before), and the
+        expectation on the transformed scale."""
+        y = self.transform_.fwd(frame["value"].to_numpy(dtype=float))
+        seasonal = self.profile_.seasonal(frame["timestamp"])
+        expected = seasonal + self.profile_.local_level(y - seasonal, fallback)
+        return (y - expected) / self.profile_.scale_, expected
 
     def _raw(self, frame: pd.DataFrame) -> pd.DataFrame:
         both = pd.concat([self.context_, frame], ignore_index=True)
-        y = self.transform_.fwd(both["value"].to_numpy(dtype=float))
-        z = self.profile_.z(both["timestamp"], y)
-        raw = _trailing_evidence(z, self.windows)[len(self.context_):]
-        z = z[len(self.context_):]
-        expected = self.transform_.inv(self.profile_.expected(frame["timestamp"]))
-        return pd.DataFrame({"raw_score": raw, "expected": expected, "direction": np.sign(z)}, index=frame.index)
+        z, expected = self._local_z(both)
+        n = len(self.context_)
+        raw = self._combined_evidence(z)[n:]
+        return pd.DataFrame({"raw_score": raw, "expected": self.transform_.inv(expected[n:]), "direction": np.sign(z[n:])},
+                            index=frame.index)
 
 
 # --------------------------------------------------------------------------------------------------
