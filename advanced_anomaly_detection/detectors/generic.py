@@ -282,7 +282,7 @@ class GenericProphetDetector(_GenericDetector):
         self.changepoint_prior_scale = changepoint_prior_scale
 
     def _fit(self, history: pd.DataFrame) -> None:
-        from advanced_anomaly_detection.detectors.prophet_detector import _quiet_prophet_logs
+        from advanced_anomaly_detection.detectors.prophet_detector import _numpy_backend, _quiet_prophet_logs
 
         _quiet_prophet_logs()
         from prophet import Prophet  # heavy; ImportError -> library_missing
@@ -303,10 +303,13 @@ class GenericProphetDetector(_GenericDetector):
             uncertainty_samples=0,
             mcmc_samples=0,
         )
+        stock, model.stan_backend = model.stan_backend, _numpy_backend() or model.stan_backend
         model.fit(pd.DataFrame({"ds": ds.to_numpy(), "y": y}))  # Prophet skips NaN y (gaps)
+        model.stan_backend = stock
         self.model_ = model
-        last = pd.DataFrame({"ds": [ds.iloc[-1]]})
-        self.trend_end_ = (ds.iloc[-1], float(model.predict(last)["trend"].iloc[0]))
+        from advanced_anomaly_detection.detectors.prophet_detector import _predict
+
+        self.trend_end_ = (ds.iloc[-1], float(_predict(model, pd.DatetimeIndex([ds.iloc[-1]]))["trend"][0]))
         yhat = self._yhat(hist)
         resid = y - yhat
         sd = _mad_sd(resid)
@@ -314,12 +317,12 @@ class GenericProphetDetector(_GenericDetector):
         self.history_raw_ = np.abs(resid) / self.scale_
 
     def _yhat(self, frame: pd.DataFrame) -> np.ndarray:
-        ds = pd.DataFrame({"ds": pd.to_datetime(frame["timestamp"]).to_numpy()})
-        fc = self.model_.predict(ds)
-        yhat = fc["yhat"].to_numpy(dtype=float)
+        from advanced_anomaly_detection.detectors.prophet_detector import _predict
+
+        ds = pd.DatetimeIndex(pd.to_datetime(frame["timestamp"]).to_numpy())
+        fc = _predict(self.model_, ds)
         end_ds, end_trend = self.trend_end_
-        future = (ds["ds"] > end_ds).to_numpy()
-        return np.where(future, yhat - fc["trend"].to_numpy(dtype=float) + end_trend, yhat)
+        return np.where(np.asarray(ds > end_ds), fc["yhat"] - fc["trend"] + end_trend, fc["yhat"])
 
     def _history_raw(self, history: pd.DataFrame) -> np.ndarray:
         return self.history_raw_
