@@ -21,3 +21,8 @@ def test_config_command_and_user_errors(capsys):
     assert err[0].startswith("aad detect: error: invalid configuration") and "'run.lookback_days'" in err[1]
     assert main(["detect", "--gold", "x", "--output", "y", "--start", "2026-13-01"]) == 2
     assert "--start must be a date" in capsys.readouterr().err
+
+
+def test_evaluate_series_rejects_unknown_frequency(capsys):
+    assert main(["evaluate-series", "--freqs", "1h,7min"]) == 2
+    assert "--freqs: unknown ['7min']" in capsys.readouterr().err
