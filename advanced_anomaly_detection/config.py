@@ -204,6 +204,10 @@ class EnsembleConfig(_Section):
     # null disables it.
     single_detector_threshold: Optional[float] = Field(0.9999999, gt=0, lt=1)
     severity: SeverityConfig = Field(default_factory=SeverityConfig)
+    # `aad score-series` uses this threshold instead: a generic series is fitted on days, not months,
+    # of its own history, so its calibrated tails are conservative (exponential at the lightest) and
+    # 0.9999 misses moderate spikes. Chosen with `aad evaluate-series` (README), not on the funnel.
+    series_threshold: float = Field(0.999, gt=0, lt=1)
 
     @field_validator("weights")
     @classmethod

@@ -287,7 +287,8 @@ def score_grid(grid: pd.DataFrame, report: Dict[str, Any], cfg: Config, options:
     # Generic series are fitted on days, not months, of history: one detector's extreme score is not
     # decisive there, so the funnel job's single-detector rule is not applied (measured: it tripled
     # the false alarms of the clean parts in tests/test_score_series.py).
-    ens = combine(scores, cfg.ensemble.model_copy(update={"single_detector_threshold": None}))
+    ens = combine(scores, cfg.ensemble.model_copy(
+        update={"single_detector_threshold": None, "threshold": cfg.ensemble.series_threshold}))
     none_ran = scored & ~filled & (ens["detectors_ran"].to_numpy() == 0)
     status[none_ran] = NO_DETECTOR
     ok = status == SCORED

@@ -42,6 +42,8 @@ def register(sub) -> None:
         description="Generalisation check of score-series (see advanced_anomaly_detection/series_evaluation.py).",
     )
     e.add_argument("--seeds", type=int, default=2, help="series per shape and frequency (default 2)")
+    e.add_argument("--first-seed", type=int, default=0,
+                   help="first seed group (default 0; 1 and up give series the defaults were not chosen on)")
     e.add_argument("--freqs", default="5min,1h,1D", help="comma-separated of 5min,1h,1D (default all)")
     e.add_argument("--json", help="write the metrics here as JSON")
     e.add_argument("--config", help="override YAML file (layered over the built-in defaults)")
@@ -63,7 +65,7 @@ def evaluate_series(args: argparse.Namespace) -> int:
         raise UserError(f"--freqs: unknown {unknown}; choose from {list(se.FREQUENCIES)}")
     if args.seeds < 1:
         raise UserError("--seeds must be at least 1")
-    result = se.run(args.seeds, cfg, freqs)
+    result = se.run(args.seeds, cfg, freqs, first_seed=args.first_seed)
     print(se.table(result))
     if args.json:
         with open(args.json, "w") as fh:

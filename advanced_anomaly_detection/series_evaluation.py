@@ -177,14 +177,14 @@ def metrics(events: pd.DataFrame, labels: pd.DataFrame, steps_scored: Dict[str, 
 
 
 def run(seeds: int = 2, cfg: Optional[Config] = None, freqs: Tuple[str, ...] = tuple(FREQUENCIES),
-        shapes: Tuple[str, ...] = SHAPES) -> Dict[str, object]:
+        shapes: Tuple[str, ...] = SHAPES, first_seed: int = 0) -> Dict[str, object]:
     """Generate, score with score-series' own path and with the rolling z rule, and compare."""
     cfg = cfg or load_config()
     rows: Dict[str, List[pd.DataFrame]] = {"score-series ensemble": [], "rolling z-score |z|>=3": []}
     labels, scored, step_of, per_freq = [], {}, {}, {}
     for freq in freqs:
         for shape in shapes:
-            for k in range(seeds):
+            for k in range(first_seed, first_seed + seeds):
                 s = make_series(shape, freq, seed=1000 * k + 17 * SHAPES.index(shape) + len(freq))
                 step = gs.FREQUENCIES[freq]
                 opts = gs.SeriesOptions(warmup_days=FREQUENCIES[freq][1], freq=freq)
@@ -201,6 +201,7 @@ def run(seeds: int = 2, cfg: Optional[Config] = None, freqs: Tuple[str, ...] = t
                 log.info("evaluate-series: %s scored %d points, %d flagged", s.series_id, int(ok.sum()), int(ours.sum()))
     lab = pd.concat(labels, ignore_index=True)
     result: Dict[str, object] = {"series": len(scored), "labelled_windows": len(lab), "seeds": seeds,
+                                 "first_seed": first_seed,
                                  "frequencies": list(freqs), "shapes": list(shapes), "methods": {}}
     for method, evs in rows.items():
         ev = pd.concat(evs, ignore_index=True)
