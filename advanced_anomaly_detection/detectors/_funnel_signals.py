@@ -212,9 +212,15 @@ def _continuity(miss: np.ndarray) -> np.ndarray:
 
 
 def hour_features(frame: pd.DataFrame) -> Dict[str, np.ndarray]:
-    ts = pd.to_datetime(frame["window_start"])
-    hod = ts.dt.hour.to_numpy()
-    dow = ts.dt.dayofweek.to_numpy()
+    """Hour of day and day of week (0 = Monday) in UTC: the series' own columns when it has them (the
+    job adds them, computed the same way), else from window_start (a to_datetime per call adds up)."""
+    if "hour_of_day" in frame and "day_of_week" in frame:
+        hod = frame["hour_of_day"].to_numpy(dtype=np.int64)
+        dow = frame["day_of_week"].to_numpy(dtype=np.int64)
+    else:
+        ts = pd.to_datetime(frame["window_start"])
+        hod = ts.dt.hour.to_numpy()
+        dow = ts.dt.dayofweek.to_numpy()
     return {"hour_of_day": hod, "day_of_week": dow, "hour_of_week": dow * 24 + hod}
 
 
