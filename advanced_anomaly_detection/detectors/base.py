@@ -95,20 +95,18 @@ class TailCalibrator:
         if ref.size < 1000:
             # two quantiles of a short history cannot tell a heavy tail from sampling noise: an
             # exponential tail, as wide as the wider of the two quantiles asks
-            self.tail_shape_, self.threshold_, self.tail_mass_ = 0.0, float(threshold), mass
-            self.tail_scale_ = max(a / np.log(2), b / np.log(1 / r), 0.05 * spread, self.min_tail_scale)
-            self.trusted_max_ = float(q_end)
-            return
-        if b / a <= ratio(lo):
-            xi = 0.0
-        elif b / a >= ratio(hi):
-            xi = hi
+            xi, sigma = 0.0, max(a / np.log(2), b / np.log(1 / r))
         else:
-            for _ in range(50):
-                mid = 0.5 * (lo + hi)
-                lo, hi = (mid, hi) if ratio(mid) < b / a else (lo, mid)
-            xi = 0.5 * (lo + hi)
-        sigma = a / np.log(2) if xi < 1e-9 else xi * a / (2**xi - 1)
+            if b / a <= ratio(lo):
+                xi = 0.0
+            elif b / a >= ratio(hi):
+                xi = hi
+            else:
+                for _ in range(50):
+                    mid = 0.5 * (lo + hi)
+                    lo, hi = (mid, hi) if ratio(mid) < b / a else (lo, mid)
+                xi = 0.5 * (lo + hi)
+            sigma = a / np.log(2) if xi < 1e-9 else xi * a / (2**xi - 1)
         self.tail_shape_ = float(xi)
         self.threshold_ = float(threshold)
         self.tail_mass_ = mass

@@ -124,11 +124,8 @@ class SeasonalProfile:
         # (an hour of points .. a day; 3 .. 14 days for daily data) whose one-step-ahead misses are
         # smallest on this history: long for a steady series, short for one that wanders.
         candidates = sorted({max(3, p // 24), max(3, p // 8), max(3, p // 2), p} if p > 1 else {3, 7, 14})
-        misses = {}
-        for n in candidates:
-            self.local_points_ = n
-            misses[n] = _mad_sd(resid - self.local_level(resid, fallback=False))
-        self.local_points_ = min(misses, key=lambda n: (misses[n], -n)) if misses else self.level_points
+        misses = {n: _mad_sd(resid - _trailing_median(resid, n)) for n in candidates}
+        self.local_points_ = min(misses, key=lambda n: (misses[n], -n))
         resid = resid - self.local_level(resid, fallback=False)
         sd = _mad_sd(resid)
         fallback = float(np.nanstd(resid)) if ok.sum() > 1 else 0.0
@@ -140,8 +137,7 @@ class SeasonalProfile:
         """Median of the previous `local_points_` seasonal residuals (past points only). Where there
         are too few of them: the fitted level, or NaN without `fallback` (the first points of a
         history, whose level the fitted one, the most recent, does not describe)."""
-        n = self.local_points_
-        level = pd.Series(resid).shift(1).rolling(n, min_periods=max(n // 3, 1)).median().to_numpy()
+        level = _trailing_median(resid, self.local_points_)
         return np.where(np.isfinite(level), level, self.level_ if fallback else np.nan)
 
     def seasonal(self, ts: pd.Series) -> np.ndarray:
@@ -153,6 +149,11 @@ class SeasonalProfile:
 
     def z(self, ts: pd.Series, y: np.ndarray) -> np.ndarray:
         return (y - self.expected(ts)) / self.scale_
+
+
+def _trailing_median(x: np.ndarray, n: int) -> np.ndarray:
+    """Median of the previous n values (past only; NaN with fewer than n/3 of them)."""
+    return pd.Series(x).shift(1).rolling(n, min_periods=max(n // 3, 1)).median().to_numpy()
 
 
 def _centred_median(y: np.ndarray, window: int) -> np.ndarray:
@@ -176,6 +177,14 @@ def _window_evidence(z: np.ndarray, windows: Sequence[int]) -> Dict[int, np.ndar
     return out
 
 
+def _reference_calibrator(history_scores: np.ndarray) -> TailCalibrator:
+    """Calibrator against a history's own scores; its top UNTRUSTED_REFERENCE is not trusted (too few
+    scores, under 200, to set a part of them aside: all are)."""
+    ref = np.asarray(history_scores, dtype=float)
+    ref = ref[np.isfinite(ref)]
+    return TailCalibrator(untrusted_top=UNTRUSTED_REFERENCE if ref.size >= 200 else 0.0).fit(ref)
+
+
 class _GenericDetector(Detector):
     """Common settings: the series' step, the history a fit uses, and the rows a fit needs."""
 
@@ -187,10 +196,7 @@ class _GenericDetector(Detector):
     def _fit_calibration(self, history: pd.DataFrame) -> None:
         # Anomalies in history must not set the bar: the top UNTRUSTED_REFERENCE of the history
         # scores is not trusted, the tail there is extrapolated from the scores below it.
-        ref = np.asarray(self._history_raw(history), dtype=float)
-        ref = ref[np.isfinite(ref)]
-        untrusted = UNTRUSTED_REFERENCE if ref.size >= 200 else 0.0
-        self.calibrator_ = TailCalibrator(untrusted_top=untrusted).fit(ref)
+        self.calibrator_ = _reference_calibrator(self._history_raw(history))
 
     @property
     def min_history_hours(self) -> int:  # the base class's length check, in rows of this grid
@@ -236,9 +242,8 @@ class GenericBaselineDetector(_GenericDetector):
         evidence = _window_evidence(self._local_z(hist, fallback=False)[0], self.windows)
         self.window_calibrators_ = {}
         for w, e in evidence.items():
-            e = e[np.isfinite(e)]
-            if e.size:
-                self.window_calibrators_[w] = TailCalibrator(untrusted_top=UNTRUSTED_REFERENCE if e.size >= 200 else 0.0).fit(e)
+            if np.isfinite(e).any():
+                self.window_calibrators_[w] = _reference_calibrator(e)
         if not self.window_calibrators_:
             self._fail(CONSTANT_SERIES, "no observed points after the local level")
 
@@ -282,7 +287,7 @@ class GenericProphetDetector(_GenericDetector):
         self.changepoint_prior_scale = changepoint_prior_scale
 
     def _fit(self, history: pd.DataFrame) -> None:
-        from advanced_anomaly_detection.detectors.prophet_detector import _numpy_backend, _quiet_prophet_logs
+        from advanced_anomaly_detection.detectors.prophet_detector import _quiet_prophet_logs, fit_map
 
         _quiet_prophet_logs()
         from prophet import Prophet  # heavy; ImportError -> library_missing
@@ -303,13 +308,8 @@ class GenericProphetDetector(_GenericDetector):
             uncertainty_samples=0,
             mcmc_samples=0,
         )
-        stock, model.stan_backend = model.stan_backend, _numpy_backend() or model.stan_backend
-        model.fit(pd.DataFrame({"ds": ds.to_numpy(), "y": y}))  # Prophet skips NaN y (gaps)
-        model.stan_backend = stock
+        self.trend_end_ = fit_map(model, pd.DataFrame({"ds": ds.to_numpy(), "y": y}))  # Prophet skips NaN y (gaps)
         self.model_ = model
-        from advanced_anomaly_detection.detectors.prophet_detector import _predict
-
-        self.trend_end_ = (ds.iloc[-1], float(_predict(model, pd.DatetimeIndex([ds.iloc[-1]]))["trend"][0]))
         yhat = self._yhat(hist)
         resid = y - yhat
         sd = _mad_sd(resid)
@@ -317,12 +317,10 @@ class GenericProphetDetector(_GenericDetector):
         self.history_raw_ = np.abs(resid) / self.scale_
 
     def _yhat(self, frame: pd.DataFrame) -> np.ndarray:
-        from advanced_anomaly_detection.detectors.prophet_detector import _predict
+        from advanced_anomaly_detection.detectors.prophet_detector import held_trend_forecast
 
         ds = pd.DatetimeIndex(pd.to_datetime(frame["timestamp"]).to_numpy())
-        fc = _predict(self.model_, ds)
-        end_ds, end_trend = self.trend_end_
-        return np.where(np.asarray(ds > end_ds), fc["yhat"] - fc["trend"] + end_trend, fc["yhat"])
+        return held_trend_forecast(self.model_, ds, self.trend_end_)["yhat"]
 
     def _history_raw(self, history: pd.DataFrame) -> np.ndarray:
         return self.history_raw_

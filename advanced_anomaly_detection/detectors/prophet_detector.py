@@ -18,7 +18,7 @@ fitted parameters (trend + Fourier terms), not through ``Prophet.predict``'s Dat
 from __future__ import annotations
 
 import logging
-from typing import Dict, List
+from typing import Dict, List, Tuple
 
 import numpy as np
 import pandas as pd
@@ -82,14 +82,10 @@ class ProphetDetector(Detector):
                 uncertainty_samples=cfg.uncertainty_samples,
                 mcmc_samples=0,
             )
-            stock, model.stan_backend = model.stan_backend, _numpy_backend() or model.stan_backend
             if cfg.uncertainty_samples:
                 np.random.seed(cfg.random_state)  # Prophet samples with the global NumPy RNG
-            model.fit(pd.DataFrame({"ds": ds, "y": y}))
-            model.stan_backend = stock  # the fitted model pickles as any Prophet model does
+            self.trend_end_[signal] = fit_map(model, pd.DataFrame({"ds": ds, "y": y}))
             self.models_[signal] = model
-            last = pd.DatetimeIndex([ds[-1]])
-            self.trend_end_[signal] = (pd.Timestamp(ds[-1]), float(_predict(model, last)["trend"][0]))
             self.priors_[signal] = prior if prior is not None else np.nan
             fc = self._forecast(signal, hist)
             self.scales_[signal] = fs.DeviationScale.fit(signal, hist, fc["expected"])
@@ -109,14 +105,8 @@ class ProphetDetector(Detector):
         ds = pd.DatetimeIndex(pd.to_datetime(frame["window_start"]).dt.tz_localize(None).to_numpy())
         if self.cfg.uncertainty_samples:
             np.random.seed(self.cfg.random_state)
-        fc = _predict(model, ds)
+        fc = held_trend_forecast(model, ds, self.trend_end_[signal])
         yhat = fc["yhat"]
-        # No trend extrapolation: past the end of history the trend is held at its last value.
-        # Prophet's piecewise-linear trend, extrapolated for days from a late changepoint, drifts
-        # away from the data faster than any anomaly we want to see.
-        end_ds, end_trend = self.trend_end_[signal]
-        future = np.asarray(ds > end_ds)
-        yhat = np.where(future, yhat - fc["trend"] + end_trend, yhat)
         out = {"yhat": yhat}
         if fs.is_rate(signal):
             out["expected"] = fs.expit(yhat)
@@ -169,6 +159,28 @@ def _numpy_backend():
             log.debug("prophet: stock backend (%s)", exc)
             _BACKEND.append(None)
     return _BACKEND[0]
+
+
+def fit_map(model, frame: pd.DataFrame) -> Tuple[pd.Timestamp, float]:
+    """Fit a Prophet `model` on `frame` (ds, y) with its data handed to CmdStan as arrays; returns the
+    last ds and the trend there, the level `held_trend_forecast` keeps past the end of history."""
+    stock, model.stan_backend = model.stan_backend, _numpy_backend() or model.stan_backend
+    try:
+        model.fit(frame)
+    finally:
+        model.stan_backend = stock  # the fitted model pickles as any Prophet model does
+    end = pd.Timestamp(frame["ds"].iloc[-1])
+    return end, float(_predict(model, pd.DatetimeIndex([end]))["trend"][0])
+
+
+def held_trend_forecast(model, ds: pd.DatetimeIndex, trend_end: Tuple[pd.Timestamp, float]) -> Dict[str, np.ndarray]:
+    """`_predict` with no trend extrapolation: past the end of history the trend is held at its last
+    value. Prophet's piecewise-linear trend, extrapolated for days from a late changepoint, drifts
+    away from the data faster than any anomaly we want to see."""
+    fc = _predict(model, ds)
+    end_ds, end_trend = trend_end
+    fc["yhat"] = np.where(np.asarray(ds > end_ds), fc["yhat"] - fc["trend"] + end_trend, fc["yhat"])
+    return fc
 
 
 def _predict(model, ds: pd.DatetimeIndex) -> Dict[str, np.ndarray]:

@@ -142,6 +142,13 @@ def complete_grid(valid: DataFrame, last_hour: dt.datetime) -> DataFrame:
     return out
 
 
+def add_time_columns(df: DataFrame) -> DataFrame:
+    """hour_of_day and day_of_week (0 = Monday) of window_start, in the session's UTC."""
+    return df.withColumn("hour_of_day", F.hour("window_start")).withColumn(
+        "day_of_week", (F.dayofweek("window_start") + 5) % 7
+    )
+
+
 def add_features(df: DataFrame, cfg: Config) -> DataFrame:
     """Time parts, lags and trailing rolling mean/std of the feature signals.
 
@@ -150,11 +157,7 @@ def add_features(df: DataFrame, cfg: Config) -> DataFrame:
     Spark's sliding range frames recompute every window, O(n x window)).
     """
     fc = cfg.features
-    df = (
-        df.withColumn("hour_of_day", F.hour("window_start"))
-        .withColumn("day_of_week", (F.dayofweek("window_start") + 5) % 7)  # 0 = Monday
-        .withColumn("is_weekend", F.col("day_of_week") >= 5)
-    )
+    df = add_time_columns(df).withColumn("is_weekend", F.col("day_of_week") >= 5)
     if not fc.lags_hours and not fc.rolling_windows_hours:
         return df
     by_hour = Window.partitionBy("brand").orderBy("window_start")

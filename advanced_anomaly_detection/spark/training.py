@@ -65,9 +65,8 @@ def training_histories(spark: SparkSession, cfg: Config, gold_path: str, end: dt
     sample = sorted(b for b in brands if _in_sample(b, lc.max_training_brands, len(brands)))
     if len(sample) > lc.max_training_brands:
         sample = sample[: lc.max_training_brands]
-    grid = funnel_job.complete_grid(valid.where(F.col("brand").isin(sample)), dt.datetime.combine(end, dt.time(23)))
-    grid = grid.withColumn("hour_of_day", F.hour("window_start")).withColumn(
-        "day_of_week", (F.dayofweek("window_start") + 5) % 7
+    grid = funnel_job.add_time_columns(
+        funnel_job.complete_grid(valid.where(F.col("brand").isin(sample)), dt.datetime.combine(end, dt.time(23)))
     )
     chunks = [sample[i : i + BRANDS_PER_COLLECT] for i in range(0, len(sample), BRANDS_PER_COLLECT)]
     if len(chunks) > 1:
