@@ -362,11 +362,12 @@ def _time_seed(name: str, cfg: Config, series: List[pd.DataFrame], start: dt.dat
         # the seed fitted Prophet on everything it had collected, and predicted with Prophet's default
         # 1,000 uncertainty samples
         section = cfg.detectors.prophet.model_copy(
-            update={"uncertainty_samples": 1000, "history_days": cfg.run.lookback_days}
+            update={"uncertainty_samples": 1000, "history_days": cfg.run.lookback_days, "tol_rel_grad": None}
         )
         setting = (f"ProphetDetector with uncertainty_samples=1000 (Prophet's default) fitted on the whole "
-                   f"{cfg.run.lookback_days}-day history (ours: {cfg.detectors.prophet.history_days} days, "
-                   "no sampling), same signals")
+                   f"{cfg.run.lookback_days}-day history with CmdStan's default tolerances (ours: "
+                   f"{cfg.detectors.prophet.history_days} days, no sampling, tol_rel_grad "
+                   f"{cfg.detectors.prophet.tol_rel_grad}), same signals")
 
         def one(s):
             history, target = _split(s, start)

@@ -193,7 +193,8 @@ def build_detectors(cfg: Config, step: pd.Timedelta, options: SeriesOptions) -> 
         if name == "baseline":
             out[name] = generic.GenericBaselineDetector(step, **r)
         elif name == "prophet":
-            out[name] = generic.GenericProphetDetector(step, **r, changepoint_prior_scale=d.prophet.changepoint_prior_scale)
+            out[name] = generic.GenericProphetDetector(step, **r, changepoint_prior_scale=d.prophet.changepoint_prior_scale,
+                                                     tol_rel_grad=d.prophet.tol_rel_grad)
         elif name == "isolation_forest":
             c = d.isolation_forest
             out[name] = generic.GenericIsolationForestDetector(

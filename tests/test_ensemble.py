@@ -42,7 +42,7 @@ def test_one_decisive_detector_flags_alone_unless_disabled():
     out = ensemble.combine(scores, cfg)
     assert out["ensemble_anomaly_score"][0] < 0.9999  # the mean alone would not flag it...
     assert out["is_anomaly"].tolist() == [True, False]  # ...but 1 - 1e-7.9 is decisive, 1 - 1e-6 is not
-    off = load_config(None, ["ensemble.single_detector_threshold=null"]).ensemble
+    off = _cfg(method="evidence_mean", threshold=0.9999, single_detector_threshold="null")
     assert not ensemble.combine(scores, off)["is_anomaly"].any()
 
 

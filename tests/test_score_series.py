@@ -255,3 +255,24 @@ def test_spike_after_a_level_shift_in_history_is_found():
     out = generic.GenericBaselineDetector(pd.Timedelta(hours=1), 48, 27 * 24).fit(history).score(scored)
     assert out["score"].idxmax() == spike_at
     assert out.loc[spike_at, "score"] > 0.999, out["score"].max()
+
+
+def test_noise_scale_follows_the_daily_cycle():
+    """Additive noise on a strong daily cycle is, on the log scale, four times wider in the trough than
+    at the peak: a spike at the peak must not be judged against the trough's noise (nor the trough's
+    noise raise alarms)."""
+    from advanced_anomaly_detection.detectors import generic
+
+    ts = pd.date_range("2024-03-04", periods=30 * 24, freq="1h")
+    rng = np.random.default_rng(7)
+    v = 200.0 + 120.0 * np.sin(2 * np.pi * (ts.hour.to_numpy() - 12) / 24.0) + rng.normal(0, 8.0, len(ts))
+    peak = 27 * 24 + 18  # 18:00, where the cycle is at its highest (~320)
+    v[peak] += 40.0  # 5 noise sds, +12%: in the trough the same +12% is barely one sd
+    frame = pd.DataFrame({"timestamp": ts, "value": v, "is_filled": False})
+    history = frame.iloc[: 27 * 24]
+    det = generic.GenericBaselineDetector(pd.Timedelta(hours=1), 48, 27 * 24).fit(history)
+    out = det.score(frame.iloc[27 * 24 :])
+    assert out["score"].idxmax() == peak
+    assert out.loc[peak, "score"] > 0.99, out.loc[peak, "score"]
+    away = out["score"].drop(index=range(peak - 2, peak + 3))  # the 3- and 6-hour windows carry it on
+    assert (away >= 0.99).sum() <= 1, away[away >= 0.99]

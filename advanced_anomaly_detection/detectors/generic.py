@@ -36,6 +36,10 @@ DAY = pd.Timedelta(days=1)
 CHANGEPOINT_MAX_CONTEXT = 2000
 # Share of a history's scores that may be past anomalies (weeks of history hold incidents too).
 UNTRUSTED_REFERENCE = 0.05
+# Per-phase noise scales: prior weight (in points) of the overall scale, and their allowed range
+# relative to it.
+PHASE_PRIOR_POINTS = 20
+PHASE_SCALE_MIN, PHASE_SCALE_MAX = 0.33, 3.0
 
 
 # --------------------------------------------------------------------------------------------------
@@ -131,7 +135,33 @@ class SeasonalProfile:
         fallback = float(np.nanstd(resid)) if ok.sum() > 1 else 0.0
         floor = 1e-6 * max(abs(center), 1.0)
         self.scale_ = max(sd if sd > 0 else fallback, floor)
+        self.phase_scale_ = self._phase_scales(resid, slot if p > 1 else dow, p if p > 1 else 7)
         return self
+
+    def _phase_scales(self, resid: np.ndarray, phase: np.ndarray, n_phases: int) -> np.ndarray:
+        """Noise scale per phase of the cycle (slot of day; weekday for daily data), on the transformed
+        scale. Noise is rarely the same at every hour (additive
+        noise on a log scale is largest in the trough; a business's busy hours are noisier in absolute
+        terms), and one scale for all hours makes spikes at the quiet phase look small and noise at
+        the loud one look large. Each phase's MAD pools its neighbours (about an hour of slots) and is
+        shrunk towards the overall scale (weight of PHASE_PRIOR_POINTS points), within
+        [PHASE_SCALE_MIN, PHASE_SCALE_MAX] times it."""
+        ok = np.isfinite(resid)
+        half = max(int(round(n_phases / 48)), 1) if n_phases > 7 else 0
+        out = np.full(n_phases, self.scale_)
+        for q in range(n_phases):
+            near = (phase - q + half) % n_phases <= 2 * half
+            v = resid[ok & near]
+            if v.size:
+                w = v.size / (v.size + PHASE_PRIOR_POINTS)
+                mad = _mad_sd(v)
+                out[q] = np.sqrt(w * mad**2 + (1 - w) * self.scale_**2)
+        return np.clip(out, PHASE_SCALE_MIN * self.scale_, PHASE_SCALE_MAX * self.scale_)
+
+    def scale_at(self, ts: pd.Series) -> np.ndarray:
+        """The noise scale of each timestamp's phase of the cycle."""
+        pos = seasonal_position(ts, self.freq)
+        return self.phase_scale_[pos["slot"] if pos["p"] > 1 else pos["dow"]]
 
     def local_level(self, resid: np.ndarray, fallback: bool = True) -> np.ndarray:
         """Median of the previous `local_points_` seasonal residuals (past points only). Where there
@@ -148,7 +178,7 @@ class SeasonalProfile:
         return self.seasonal(ts) + self.level_
 
     def z(self, ts: pd.Series, y: np.ndarray) -> np.ndarray:
-        return (y - self.expected(ts)) / self.scale_
+        return (y - self.expected(ts)) / self.scale_at(ts)
 
 
 def _trailing_median(x: np.ndarray, n: int) -> np.ndarray:
@@ -266,7 +296,7 @@ class GenericBaselineDetector(_GenericDetector):
         y = self.transform_.fwd(frame["value"].to_numpy(dtype=float))
         seasonal = self.profile_.seasonal(frame["timestamp"])
         expected = seasonal + self.profile_.local_level(y - seasonal, fallback)
-        return (y - expected) / self.profile_.scale_, expected
+        return (y - expected) / self.profile_.scale_at(frame["timestamp"]), expected
 
     def _raw(self, frame: pd.DataFrame) -> pd.DataFrame:
         both = pd.concat([self.context_, frame], ignore_index=True)
@@ -282,9 +312,10 @@ class GenericProphetDetector(_GenericDetector):
     name = "prophet"
 
     def __init__(self, freq: pd.Timedelta, min_points: int = 48, history_points: int = 24 * 28,
-                 changepoint_prior_scale: float = 0.05):
+                 changepoint_prior_scale: float = 0.05, tol_rel_grad: Optional[float] = None):
         super().__init__(freq, min_points, history_points)
         self.changepoint_prior_scale = changepoint_prior_scale
+        self.tol_rel_grad = tol_rel_grad
 
     def _fit(self, history: pd.DataFrame) -> None:
         from advanced_anomaly_detection.detectors.prophet_detector import _quiet_prophet_logs, fit_map
@@ -308,7 +339,7 @@ class GenericProphetDetector(_GenericDetector):
             uncertainty_samples=0,
             mcmc_samples=0,
         )
-        self.trend_end_ = fit_map(model, pd.DataFrame({"ds": ds.to_numpy(), "y": y}))  # Prophet skips NaN y (gaps)
+        self.trend_end_ = fit_map(model, pd.DataFrame({"ds": ds.to_numpy(), "y": y}), self.tol_rel_grad)  # Prophet skips NaN y (gaps)
         self.model_ = model
         yhat = self._yhat(hist)
         resid = y - yhat
@@ -380,7 +411,7 @@ class GenericIsolationForestDetector(_GenericDetector):
     def _features(self, frame: pd.DataFrame) -> np.ndarray:
         y = self.transform_.fwd(frame["value"].to_numpy(dtype=float))
         e = self.profile_.expected(frame["timestamp"])
-        resid = (y - e) / self.profile_.scale_
+        resid = (y - e) / self.profile_.scale_at(frame["timestamp"])
         yc = np.where(np.isfinite(y), y, e)  # unobserved points take the seasonal expectation
         cols = [y, resid, np.diff(yc, prepend=np.nan) / self.profile_.scale_]
         for lag in self._lags():

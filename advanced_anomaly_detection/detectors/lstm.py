@@ -50,7 +50,7 @@ MODEL_FILE = "model.keras"
 META_FILE = "metadata.json"
 # about this many reference windows per brand (every hour on short histories, every 2-3 hours on
 # 90 days): enough that a calibrated 0.999 is a real 1-in-1000, cheap enough to score in one call
-REFERENCE_WINDOWS = 720
+REFERENCE_WINDOWS = 480
 # error weight of a timestep: 1 for the last 24 hours of the window, decaying before (e-folding 24 h)
 RECENT_HOURS = 24
 

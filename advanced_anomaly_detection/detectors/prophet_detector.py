@@ -18,7 +18,7 @@ fitted parameters (trend + Fourier terms), not through ``Prophet.predict``'s Dat
 from __future__ import annotations
 
 import logging
-from typing import Dict, List, Tuple
+from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 import pandas as pd
@@ -84,7 +84,7 @@ class ProphetDetector(Detector):
             )
             if cfg.uncertainty_samples:
                 np.random.seed(cfg.random_state)  # Prophet samples with the global NumPy RNG
-            self.trend_end_[signal] = fit_map(model, pd.DataFrame({"ds": ds, "y": y}))
+            self.trend_end_[signal] = fit_map(model, pd.DataFrame({"ds": ds, "y": y}), cfg.tol_rel_grad)
             self.models_[signal] = model
             self.priors_[signal] = prior if prior is not None else np.nan
             fc = self._forecast(signal, hist)
@@ -161,12 +161,13 @@ def _numpy_backend():
     return _BACKEND[0]
 
 
-def fit_map(model, frame: pd.DataFrame) -> Tuple[pd.Timestamp, float]:
+def fit_map(model, frame: pd.DataFrame, tol_rel_grad: Optional[float] = None) -> Tuple[pd.Timestamp, float]:
     """Fit a Prophet `model` on `frame` (ds, y) with its data handed to CmdStan as arrays; returns the
-    last ds and the trend there, the level `held_trend_forecast` keeps past the end of history."""
+    last ds and the trend there, the level `held_trend_forecast` keeps past the end of history.
+    `tol_rel_grad`: CmdStan's L-BFGS relative-gradient tolerance (None: CmdStan's default)."""
     stock, model.stan_backend = model.stan_backend, _numpy_backend() or model.stan_backend
     try:
-        model.fit(frame)
+        model.fit(frame, **({} if tol_rel_grad is None else {"tol_rel_grad": tol_rel_grad}))
     finally:
         model.stan_backend = stock  # the fitted model pickles as any Prophet model does
     end = pd.Timestamp(frame["ds"].iloc[-1])
