@@ -141,11 +141,14 @@ def build_gold_cmd(args) -> int:
 # evaluation
 # --------------------------------------------------------------------------------------------------
 def run_evaluation(spark, cfg, workdir: Path, brands: int, history_days: int, scored_days: int, seed: int,
-                   tolerance_hours: int = 2, rescore: bool = False) -> Dict[str, Any]:
+                   tolerance_hours: int = 2, rescore: bool = False, history_anomalies: bool = False
+                   ) -> Dict[str, Any]:
     """Generate a labelled benchmark, run the real job on it, score every method on the same hours.
 
     rescore: reuse the benchmark and job output already in `workdir` and only recombine the stored
     per-detector scores with the current ensemble settings (detector settings are not re-applied).
+    history_anomalies: plant incidents in the history too (from its third week to two days before the
+    scored days), as real histories hold them; only the scored days' labels are scored.
     """
     import pandas as pd
 
@@ -167,9 +170,10 @@ def run_evaluation(spark, cfg, workdir: Path, brands: int, history_days: int, sc
         out = out[out["run_id"] == out["run_id"].max()]
         job_seconds = None
     else:
+        past = (first + dt.timedelta(days=14), start) if history_anomalies else None
         gold, labels = synthetic.generate_gold(
             brands, first, history_days + scored_days, seed=seed, anomaly_start=start,
-            anomaly_end=dt.datetime.combine(end, dt.time(23)),
+            anomaly_end=dt.datetime.combine(end, dt.time(23)), history_anomaly_window=past,
         )
         synthetic.write_gold_parquet(gold, gold_path)
         synthetic.write_labels(labels, workdir / "labels.csv")
@@ -179,6 +183,9 @@ def run_evaluation(spark, cfg, workdir: Path, brands: int, history_days: int, sc
         out = out[out["run_id"] == summary["run_id"]]
         job_seconds = summary["elapsed_seconds"]
     brand_days = out["brand"].nunique() * scored_days
+    in_history = labels["start"] < pd.Timestamp(start)
+    past_incidents = int(in_history.sum())
+    labels = labels[~in_history].reset_index(drop=True)
     rows: List[Dict[str, Any]] = []
 
     def add(method: str, flags: pd.DataFrame) -> None:
@@ -198,6 +205,7 @@ def run_evaluation(spark, cfg, workdir: Path, brands: int, history_days: int, sc
     return {
         "benchmark": {"brands": int(out["brand"].nunique()), "history_days": history_days,
                       "scored_days": scored_days, "seed": seed, "labelled_windows": len(labels),
+                      "history_incidents": past_incidents,
                       "brand_days": brand_days, "tolerance_hours": tolerance_hours},
         "job_seconds": job_seconds,
         "methods": rows,
@@ -215,9 +223,10 @@ def evaluate_cmd(args) -> int:
         raise UserError("--rescore needs --workdir (the directory of an earlier `aad evaluate` run)")
     spark = None if args.rescore else _spark(cfg)
     result = run_evaluation(spark, cfg, workdir, args.brands, args.history_days, args.scored_days, args.seed,
-                            rescore=args.rescore)
+                            rescore=args.rescore, history_anomalies=args.history_anomalies)
     b = result["benchmark"]
-    print(f"benchmark: {b['brands']} brands, {b['history_days']} days history, {b['scored_days']} days scored, "
+    print(f"benchmark: {b['brands']} brands, {b['history_days']} days history ({b['history_incidents']} incidents "
+          f"planted there), {b['scored_days']} days scored, "
           f"{b['labelled_windows']} labelled windows, seed {b['seed']} (data under {workdir}); "
           f"job {result['job_seconds']} s")
     print(comparison_table(result["methods"]))
@@ -303,6 +312,9 @@ def register(sub) -> None:
     p.add_argument("--json", help="also write the metrics as JSON here")
     p.add_argument("--rescore", action="store_true",
                    help="recombine the stored detector scores of --workdir with the current ensemble settings")
+    p.add_argument("--history-anomalies", action="store_true",
+                   help="plant incidents in the history too, as real histories hold them (only the scored "
+                        "days' labels are scored)")
     _add_config_args(p)
     p.set_defaults(handler=evaluate_cmd)
 

@@ -65,6 +65,25 @@ def test_generate_gold_is_deterministic_by_seed():
     assert not g3["views"].equals(g1["views"]) or len(g3) != len(g1)
 
 
+def test_history_anomalies_come_before_the_scored_window_and_leave_its_labels_alone():
+    scored_from = pd.Timestamp(START) + pd.Timedelta(days=28)
+    kwargs = dict(seed=5, anomaly_start=scored_from, anomaly_end=scored_from + pd.Timedelta(days=13, hours=23))
+    g0, l0 = generate_gold(60, START, 42, **kwargs)
+    g1, l1 = generate_gold(60, START, 42, history_anomaly_window=(pd.Timestamp(START) + pd.Timedelta(days=7), scored_from),
+                           **kwargs)
+    past = l1[l1["start"] < scored_from]
+    assert len(past) >= 2 and (past["start"] >= pd.Timestamp(START) + pd.Timedelta(days=7)).all()
+    # they end at least two days before the scored window (a level shift ends with its window)
+    assert (past["end"] <= scored_from - pd.Timedelta(hours=49)).all()
+    pd.testing.assert_frame_equal(l1[l1["start"] >= scored_from].reset_index(drop=True), l0)
+    # the history differs (incidents were planted there), the counts of the scored window do not
+    # (a level shift planted in history ends before it)
+    hist0, hist1 = (g[g["window_start"] < scored_from] for g in (g0, g1))
+    assert not hist0["views"].reset_index(drop=True).equals(hist1["views"].reset_index(drop=True))
+    sc0, sc1 = (g[g["window_start"] >= scored_from].reset_index(drop=True) for g in (g0, g1))
+    pd.testing.assert_frame_equal(sc0, sc1)
+
+
 def test_gold_schema_rates_and_omitted_zero_rows(clean_gold):
     g = clean_gold
     assert list(g.columns) == list(GOLD_COLUMNS)

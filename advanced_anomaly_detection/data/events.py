@@ -67,6 +67,7 @@ def generate_events(
     dirt: Optional[Dict[str, float]] = None,
     tz_offset_hours: int = 3,
     min_hourly_views: float = 20.0,
+    history_anomaly_window: Optional[Tuple[DateLike, DateLike]] = None,
 ) -> Tuple[pd.DataFrame, pd.DataFrame]:
     """REES46-like raw events (columns EVENT_COLUMNS, event_time as 'YYYY-MM-DD HH:MM:SS UTC') and labels.
 

@@ -65,7 +65,7 @@ _HOUR_TEMPLATE = np.array(
      0.78, 0.78, 0.76, 0.75, 0.77, 0.80, 0.86, 0.93, 1.00, 0.98, 0.85, 0.65]
 )
 
-_STREAMS = {"brands": 0, "noise": 1, "anomalies": 2, "events": 3, "dirty": 4}
+_STREAMS = {"brands": 0, "noise": 1, "anomalies": 2, "events": 3, "dirty": 4, "history_anomalies": 5}
 
 
 def rng_for(seed: int, stream: str) -> np.random.Generator:
@@ -249,8 +249,13 @@ def simulate_hourly(
     n_anomalies: Optional[int] = None,
     tz_offset_hours: int = 3,
     min_hourly_views: float = 20.0,
+    history_anomaly_window: Optional[Tuple[DateLike, DateLike]] = None,
 ) -> HourlySimulation:
-    """Simulate the complete brand x hour grid of counts, then plant anomalies (see module docstring)."""
+    """Simulate the complete brand x hour grid of counts, then plant anomalies (see module docstring).
+
+    ``history_anomaly_window`` (start, end): also plant anomalies there, at the same rate, before the
+    main window (real histories hold past incidents; a detector must not learn them as normal). Their
+    labels come first; a level shift there ends with the window."""
     if days < 1:
         raise ValueError(f"days must be >= 1, got {days}")
     start_ts = _timestamp(start, "start").normalize()
@@ -287,8 +292,18 @@ def simulate_hourly(
     )
     i0, i1 = _anomaly_window(hours, anomaly_start, anomaly_end)
     sim.window = (hours[i0], hours[i1]) if i1 >= i0 else (None, None)
+    past = _empty_labels()
+    if anomalies and history_anomaly_window is not None:
+        h0, h1 = _anomaly_window(hours, *history_anomaly_window)
+        if i1 >= i0:
+            h1 = min(h1, i0 - MIN_GAP_HOURS - 1)
+        if h1 >= h0:
+            _plant_anomalies(sim, rng_for(seed, "history_anomalies"), h0, h1, None, min_hourly_views)
+            past = sim.labels
     if anomalies and i1 >= i0:
         _plant_anomalies(sim, rng_for(seed, "anomalies"), i0, i1, n_anomalies, min_hourly_views)
+    if len(past):
+        sim.labels = pd.concat([past, sim.labels], ignore_index=True)
     return sim
 
 
@@ -496,6 +511,7 @@ def generate_gold(
     brands: Optional[pd.DataFrame] = None,
     tz_offset_hours: int = 3,
     min_hourly_views: float = 20.0,
+    history_anomaly_window: Optional[Tuple[DateLike, DateLike]] = None,
 ) -> Tuple[pd.DataFrame, pd.DataFrame]:
     """Gold table ``gold_funnel_hourly_brand`` (pandas) and its anomaly labels.
 
