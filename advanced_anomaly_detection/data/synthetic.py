@@ -255,8 +255,7 @@ def simulate_hourly(
 
     ``history_anomaly_window`` (start, end): also plant anomalies there, at the same rate, before the
     main window (real histories hold past incidents; a detector must not learn them as normal). Their
-    labels come first. A level shift there lasts to the end of the data (the new normal; a shift that
-    snapped back would be an unlabelled change), its label to the end of that window."""
+    labels come first; a level shift there ends with the window."""
     if days < 1:
         raise ValueError(f"days must be >= 1, got {days}")
     start_ts = _timestamp(start, "start").normalize()
@@ -299,8 +298,7 @@ def simulate_hourly(
         if i1 >= i0:
             h1 = min(h1, i0 - MIN_GAP_HOURS - 1)
         if h1 >= h0:
-            _plant_anomalies(sim, rng_for(seed, "history_anomalies"), h0, h1, None, min_hourly_views,
-                             shifts_last_to=len(hours) - 1)
+            _plant_anomalies(sim, rng_for(seed, "history_anomalies"), h0, h1, None, min_hourly_views)
             past = sim.labels
     if anomalies and i1 >= i0:
         _plant_anomalies(sim, rng_for(seed, "anomalies"), i0, i1, n_anomalies, min_hourly_views)
@@ -349,7 +347,6 @@ def _plant_anomalies(
     i1: int,
     n_anomalies: Optional[int],
     min_hourly_views: float,
-    shifts_last_to: Optional[int] = None,
 ) -> None:
     brands = sim.brands
     p_vc = brands["p_view_cart"].values
@@ -404,8 +401,7 @@ def _plant_anomalies(
         else:
             mag = rng.uniform(lo, hi)
         a, e = i0 + s, i0 + s + d - 1
-        last = shifts_last_to if kind == "level_shift" and shifts_last_to is not None else e
-        _apply(sim, rng, kind, b, a, last, float(mag))
+        _apply(sim, rng, kind, b, a, e, float(mag))
         occupied.setdefault(b, []).append((s, s + d - 1))
         rows.append(
             dict(
