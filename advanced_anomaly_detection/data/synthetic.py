@@ -255,7 +255,9 @@ def simulate_hourly(
 
     ``history_anomaly_window`` (start, end): also plant anomalies there, at the same rate, before the
     main window (real histories hold past incidents; a detector must not learn them as normal). Their
-    labels come first; a level shift there ends with the window."""
+    labels come first. Transient kinds only: a level shift there would either be the new normal by
+    the main window or snap back unlabelled; the main window's data and labels stay exactly as
+    without them."""
     if days < 1:
         raise ValueError(f"days must be >= 1, got {days}")
     start_ts = _timestamp(start, "start").normalize()
@@ -298,7 +300,8 @@ def simulate_hourly(
         if i1 >= i0:
             h1 = min(h1, i0 - MIN_GAP_HOURS - 1)
         if h1 >= h0:
-            _plant_anomalies(sim, rng_for(seed, "history_anomalies"), h0, h1, None, min_hourly_views)
+            transient = [k for k in ANOMALY_KINDS if k != "level_shift"]
+            _plant_anomalies(sim, rng_for(seed, "history_anomalies"), h0, h1, None, min_hourly_views, transient)
             past = sim.labels
     if anomalies and i1 >= i0:
         _plant_anomalies(sim, rng_for(seed, "anomalies"), i0, i1, n_anomalies, min_hourly_views)
@@ -347,6 +350,7 @@ def _plant_anomalies(
     i1: int,
     n_anomalies: Optional[int],
     min_hourly_views: float,
+    kinds: Optional[List[str]] = None,
 ) -> None:
     brands = sim.brands
     p_vc = brands["p_view_cart"].values
@@ -360,7 +364,7 @@ def _plant_anomalies(
             n_anomalies = max(1, n_anomalies)
     if n_anomalies <= 0 or len(eligible) == 0:
         return
-    kinds = list(ANOMALY_KINDS)
+    kinds = list(kinds or ANOMALY_KINDS)
     occupied: Dict[int, List[Tuple[int, int]]] = {}
     order = rng.permutation(eligible)
     rows = []
