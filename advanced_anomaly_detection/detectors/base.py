@@ -31,6 +31,12 @@ LIBRARY_MISSING = "library_missing"
 FAILED = "failed"
 
 OUTPUT_COLUMNS = ("raw_score", "score", "expected", "signal", "direction")
+# Share of a funnel history's scores that may be past incidents and must not set the calibration bar
+# (measured: with transient incidents planted in the history, recall fell from 0.89 to 0.71 when
+# every history score was trusted; README, "Detection quality").
+UNTRUSTED_HISTORY = 0.02
+# Fewer reference scores than this are all trusted: too few to set a part of them aside.
+MIN_SCORES_TO_DISTRUST = 200
 
 
 class TailCalibrator:
@@ -135,6 +141,16 @@ class TailCalibrator:
         return np.clip(out, 0.0, 1.0)
 
 
+def reference_calibrator(history_scores: np.ndarray, untrusted_top: float = UNTRUSTED_HISTORY,
+                         min_tail_scale: float = 1e-9) -> TailCalibrator:
+    """Calibrator against a history's own scores whose top `untrusted_top` is not trusted (a history
+    holds past incidents): the tail there is extrapolated from the scores below it."""
+    ref = np.asarray(history_scores, dtype=float)
+    ref = ref[np.isfinite(ref)]
+    top = untrusted_top if ref.size >= MIN_SCORES_TO_DISTRUST else 0.0
+    return TailCalibrator(untrusted_top=top, min_tail_scale=min_tail_scale).fit(ref)
+
+
 class Detector(ABC):
     """Base class: subclasses implement `_fit(history)` and `_raw(frame) -> DataFrame`.
 
@@ -164,7 +180,7 @@ class Detector(ABC):
         return self._raw(history)["raw_score"].to_numpy(dtype=float)
 
     def _fit_calibration(self, history: pd.DataFrame) -> None:
-        self.calibrator_ = TailCalibrator().fit(self._history_raw(history))
+        self.calibrator_ = reference_calibrator(self._history_raw(history))
 
     def _calibrate(self, raw: pd.DataFrame) -> np.ndarray:
         return self.calibrator_.transform(raw["raw_score"].to_numpy(dtype=float))

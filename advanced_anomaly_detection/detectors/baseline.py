@@ -22,7 +22,7 @@ from scipy.optimize import nnls
 
 from advanced_anomaly_detection.config import BaselineConfig, VolumeGateConfig
 from advanced_anomaly_detection.detectors import _funnel_signals as fs
-from advanced_anomaly_detection.detectors.base import Detector, TailCalibrator
+from advanced_anomaly_detection.detectors.base import Detector, reference_calibrator
 from advanced_anomaly_detection.schema import RATE_SIGNALS
 
 COUNT_SIGNALS = ("views", "carts", "purchases", "revenue")
@@ -206,7 +206,7 @@ class BaselineDetector(Detector):
             mad = 1.4826 * np.median(np.abs(v - np.median(v))) if v.size else 0.0
             self.window_scale_[key] = max(mad, 0.5 * np.sqrt(key[1]))
         self.signal_calibrators_ = {
-            key: TailCalibrator(min_tail_scale=2.0).fit((col.to_numpy() / self.window_scale_[key]) ** 2)
+            key: reference_calibrator((col.to_numpy() / self.window_scale_[key]) ** 2, min_tail_scale=2.0)
             for key, col in sums.items()
         }
         # The last hours of history give the trailing windows of the first scored hours their context.

@@ -28,13 +28,14 @@ from typing import Dict, List, Optional, Sequence
 import numpy as np
 import pandas as pd
 
-from advanced_anomaly_detection.detectors.base import CONSTANT_SERIES, Detector, TailCalibrator
+from advanced_anomaly_detection.detectors.base import CONSTANT_SERIES, Detector, TailCalibrator, reference_calibrator
 
 log = logging.getLogger(__name__)
 
 DAY = pd.Timedelta(days=1)
 CHANGEPOINT_MAX_CONTEXT = 2000
-# Share of a history's scores that may be past anomalies (weeks of history hold incidents too).
+# Share of a generic history's scores that may be past anomalies: more than a funnel's (a few days or
+# weeks of history, and an incident there is a larger share of it).
 UNTRUSTED_REFERENCE = 0.05
 # Per-phase noise scales: prior weight (in points) of the overall scale, and their allowed range
 # relative to it.
@@ -208,11 +209,7 @@ def _window_evidence(z: np.ndarray, windows: Sequence[int]) -> Dict[int, np.ndar
 
 
 def _reference_calibrator(history_scores: np.ndarray) -> TailCalibrator:
-    """Calibrator against a history's own scores; its top UNTRUSTED_REFERENCE is not trusted (too few
-    scores, under 200, to set a part of them aside: all are)."""
-    ref = np.asarray(history_scores, dtype=float)
-    ref = ref[np.isfinite(ref)]
-    return TailCalibrator(untrusted_top=UNTRUSTED_REFERENCE if ref.size >= 200 else 0.0).fit(ref)
+    return reference_calibrator(history_scores, untrusted_top=UNTRUSTED_REFERENCE)
 
 
 class _GenericDetector(Detector):
