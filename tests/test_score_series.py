@@ -37,8 +37,10 @@ def _check_found(points, planted, max_false, slack=0):
     flagged = _flagged(points)
     near = {i + d for i in planted for d in range(-slack, slack + 1)}
     assert set(planted) <= flagged, f"missed {sorted(set(planted) - flagged)}; flagged {sorted(flagged)}"
-    false = flagged - near
-    assert len(false) <= max_false, f"false alarms at {sorted(false)}"
+    false = sorted(flagged - near)
+    # counted as alert events, as they reach people: neighbouring flagged points are one event
+    events = sum(1 for i, p in enumerate(false) if i == 0 or p - false[i - 1] > 1)
+    assert events <= max_false, f"false alarms at {false}"
     # scores come from every detector that ran, calibrated to [0, 1]
     scored = points[points["scoring_status"] == gs.SCORED]
     for c in [c for c in points.columns if c.startswith("score_")]:
