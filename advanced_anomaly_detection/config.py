@@ -115,8 +115,9 @@ class IsolationForestConfig(_Section):
     enabled: bool = True
     # 25 trees of 256 samples. The fit is scikit-learn's Python overhead per tree (~1.5 ms), not
     # arithmetic: 25 trees cost 38 ms a brand, 50 cost 70, 100 ~140. Its scores only feed the
-    # ensemble (it never flags alone on the labelled benchmarks), where 25 and 50 trees measured
-    # the same F1 (README, "Detection quality").
+    # ensemble (it almost never flags alone). With 50 -> 25 trees, LSTM reference windows 720 -> 480
+    # and Prophet's looser tolerance, ensemble F1 moved by -0.008, -0.029, 0.000 on three benchmarks
+    # (one window is ~0.02).
     n_estimators: int = Field(25, ge=10)
     max_samples: int = Field(256, ge=16)
     contamination: Literal["auto"] = "auto"
@@ -202,7 +203,7 @@ class EnsembleConfig(_Section):
     method: Literal["evidence_mean", "mean"] = "evidence_mean"
     # An hour is anomalous when the weighted mean of calibrated scores reaches this...
     # (0.9995 ~ one false hour per 2,000 normal hours if calibrated; the hours of one incident are
-    # correlated, so alert events are far rarer: ~1-2 false per 1000 brand-days measured). Chosen
+    # correlated, so alert events are far rarer: 1.8-2.9 false per 1000 brand-days measured). Chosen
     # by `aad evaluate` pooled over three benchmarks (seeds 11, 23, 31), checked on a fourth (README).
     threshold: float = Field(0.9995, gt=0, lt=1)
     # ...and at least this many detectors (capped at the number that ran) individually reach

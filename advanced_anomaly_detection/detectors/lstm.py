@@ -50,8 +50,8 @@ MODEL_FILE = "model.keras"
 META_FILE = "metadata.json"
 # about this many reference windows per brand (every hour on short histories, every 3 hours on 56 days,
 # every 5 on 90): their errors are the calibration reference, and scoring them is most of the
-# detector's nightly cost (~0.1 ms a window). 720 cost 25% more with the same benchmark F1; 360 let a
-# clean-series test raise 6 false hours instead of <= 4.
+# detector's nightly cost (~0.1 ms a window). 720 cost ~25% more (benchmark F1 within a window or two
+# of 480, see config.IsolationForestConfig); 360 let a clean-series test raise 6 false hours, not <= 4.
 REFERENCE_WINDOWS = 480
 # error weight of a timestep: 1 for the last 24 hours of the window, decaying before (e-folding 24 h)
 RECENT_HOURS = 24
