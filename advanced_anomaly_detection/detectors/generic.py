@@ -141,12 +141,11 @@ class SeasonalProfile:
 
     def _phase_scales(self, resid: np.ndarray, phase: np.ndarray, n_phases: int) -> np.ndarray:
         """Noise scale per phase of the cycle (slot of day; weekday for daily data), on the transformed
-        scale. Noise is rarely the same at every hour (additive
-        noise on a log scale is largest in the trough; a business's busy hours are noisier in absolute
-        terms), and one scale for all hours makes spikes at the quiet phase look small and noise at
-        the loud one look large. Each phase's MAD pools its neighbours (about an hour of slots) and is
-        shrunk towards the overall scale (weight of PHASE_PRIOR_POINTS points), within
-        [PHASE_SCALE_MIN, PHASE_SCALE_MAX] times it."""
+        scale. Noise is rarely the same at every hour (additive noise on a log scale is widest in the
+        trough; a business's busy hours are noisier in absolute terms), and one scale for all hours
+        makes a spike at one phase look small and noise at another look large. Each phase's MAD pools
+        its neighbours (about an hour of slots) and is shrunk towards the overall scale (weight of
+        PHASE_PRIOR_POINTS points), within [PHASE_SCALE_MIN, PHASE_SCALE_MAX] times it."""
         ok = np.isfinite(resid)
         half = max(int(round(n_phases / 48)), 1) if n_phases > 7 else 0
         out = np.full(n_phases, self.scale_)
