@@ -76,6 +76,10 @@ def test_history_anomalies_come_before_the_scored_window_and_leave_its_labels_al
     # transient incidents only, ending at least two days before the scored window
     assert (past["end"] <= scored_from - pd.Timedelta(hours=49)).all() and "level_shift" not in set(past["type"])
     pd.testing.assert_frame_equal(l1[l1["start"] >= scored_from].reset_index(drop=True), l0)
+    # history incidents alone (the main window empty) are listed once
+    _, only_past = generate_gold(60, START, 42, seed=5, anomaly_start=scored_from, anomaly_end=scored_from - pd.Timedelta(hours=1),
+                                 history_anomaly_window=(pd.Timestamp(START) + pd.Timedelta(days=7), scored_from))
+    assert len(only_past) and not only_past.duplicated().any()
     # the history differs (incidents were planted there), the counts of the scored window do not
     hist0, hist1 = (g[g["window_start"] < scored_from] for g in (g0, g1))
     assert not hist0["views"].reset_index(drop=True).equals(hist1["views"].reset_index(drop=True))

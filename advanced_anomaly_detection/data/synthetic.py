@@ -302,7 +302,7 @@ def simulate_hourly(
         if h1 >= h0:
             transient = [k for k in ANOMALY_KINDS if k != "level_shift"]
             _plant_anomalies(sim, rng_for(seed, "history_anomalies"), h0, h1, None, min_hourly_views, transient)
-            past = sim.labels
+            past, sim.labels = sim.labels, _empty_labels()
     if anomalies and i1 >= i0:
         _plant_anomalies(sim, rng_for(seed, "anomalies"), i0, i1, n_anomalies, min_hourly_views)
     if len(past):
