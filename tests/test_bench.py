@@ -115,3 +115,19 @@ def test_a_failing_scenario_is_recorded_not_raised(spark, tmp_path):
               "config": {"lstm_configured_epochs": 3}}
     targets = bench.evaluate_targets(result, bench.BenchOptions(brands=[5], detectors=["baseline"]))
     assert targets[-1]["target"] == "every scenario ran" and targets[-1]["status"] == "fail"
+
+
+def test_lstm_training_extrapolation_scales_only_the_epochs_by_the_epoch_count():
+    """A one-epoch bench training: reading and windowing the data happen once, the epochs three times."""
+    from advanced_anomaly_detection import bench
+
+    result = {
+        "scenarios": [], "seed_comparison": [],
+        "scaling": {"marginal_s_per_brand": None, "fixed_overhead_s": None, "sizes": []},
+        "training": [{"scenario": "LSTM training on 500 brands x 90 days", "brands": 500, "history_days": 90,
+                      "windows": 16000, "fit_s": 50.0, "epochs": 1, "wall_s": 100.0, "error": None}],
+        "config": {"lstm": {"max_training_brands": 1000, "windows_per_brand": 32}, "lstm_configured_epochs": 3},
+    }
+    targets = {t["target"]: t for t in bench.evaluate_targets(result, bench.BenchOptions())}
+    lstm = targets["LSTM training 1,000 brands x 90 days: wall"]
+    assert lstm["value"] == pytest.approx(2 * (50.0 + 3 * 50.0))  # twice the windows; data once, 3 epochs

@@ -347,6 +347,7 @@ def train_lstm(
     model.compile(optimizer=keras.optimizers.Adam(learning_rate=cfg.learning_rate), loss="mse")
     log.info("lstm: training on %d windows from %d brands (%d epochs)", len(X), brands, cfg.epochs)
     progress = _EpochLog(cfg.epochs, started)
+    fit_started = time.time()
     hist = model.fit(
         [X[..., :f], X[..., f:]], X[..., :f], epochs=cfg.epochs, batch_size=cfg.batch_size, shuffle=True,
         verbose=0, callbacks=[progress.callback()],
@@ -369,6 +370,7 @@ def train_lstm(
         "seed": seed,
         "loss": losses,
         "train_seconds": round(elapsed, 1),
+        "fit_seconds": round(time.time() - fit_started, 1),  # the epochs alone (train_seconds: + data, windows)
         "config_hash": config_digest or config_hash(cfg),
         "tensorflow_version": tf.__version__,
         "keras_version": keras.__version__ if hasattr(keras, "__version__") else tf.keras.__version__,

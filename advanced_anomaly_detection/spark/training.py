@@ -100,7 +100,8 @@ def train_lstm_model(spark: SparkSession, cfg: Config, gold_path: str, model_dir
     write_text(spark, f"{lstm_root(model_dir)}/LATEST", version)
     log.info("lstm %s saved to %s in %.0f s", version, path, time.time() - started)
     return {"model": "lstm", "version": version, "path": path, "seconds": round(time.time() - started, 1),
-            "windows": model.metadata.get("windows"), "brands": model.metadata.get("brands")}
+            "windows": model.metadata.get("windows"), "brands": model.metadata.get("brands"),
+            "fit_seconds": model.metadata.get("fit_seconds")}
 
 
 def ensure_models(spark: SparkSession, cfg: Config, gold_path: str, model_dir: Optional[str],
