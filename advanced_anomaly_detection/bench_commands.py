@@ -10,6 +10,8 @@ import logging
 import time
 from typing import List
 
+from advanced_anomaly_detection.config import add_config_args
+
 log = logging.getLogger(__name__)
 
 
@@ -75,6 +77,5 @@ def register(sub) -> None:
     p.add_argument("--quick", action="store_true",
                    help="tiny sizes (brands 20,60, 30 days, backfill 3 days x 20 brands, seed sample 2, "
                         "1 LSTM epoch): about a minute; other flags still override")
-    p.add_argument("--config", help="override YAML file (layered over the built-in defaults)")
-    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override one config key")
+    add_config_args(p)
     p.set_defaults(handler=bench_cmd)

@@ -11,7 +11,7 @@ import logging
 import sys
 from typing import List, Optional
 
-from advanced_anomaly_detection.config import ConfigError, dump_defaults
+from advanced_anomaly_detection.config import ConfigError, add_config_args, dump_defaults
 from advanced_anomaly_detection.errors import UserError
 
 log = logging.getLogger("aad")
@@ -31,7 +31,7 @@ def _config_command(args: argparse.Namespace) -> int:
         return 0
     from advanced_anomaly_detection.config import load_config
 
-    cfg = load_config(args.config, args.set or [])
+    cfg = load_config(args.config, args.set)
     import yaml
 
     sys.stdout.write(yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False))
@@ -43,8 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("config", help="print the effective configuration (validated)")
-    p.add_argument("--config", help="override YAML file")
-    p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override one key")
+    add_config_args(p)
     p.add_argument("--defaults", action="store_true", help="print the built-in defaults as YAML")
     p.set_defaults(handler=_config_command)
     for name in COMMAND_MODULES:

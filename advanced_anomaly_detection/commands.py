@@ -12,14 +12,10 @@ import sys
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
+from advanced_anomaly_detection.config import add_config_args
 from advanced_anomaly_detection.errors import UserError
 
 log = logging.getLogger(__name__)
-
-
-def _add_config_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--config", help="override YAML file (layered over the built-in defaults)")
-    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override one config key")
 
 
 def _load(args):
@@ -43,7 +39,7 @@ def add_detect_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--start", help="first scored date YYYY-MM-DD (default: yesterday, UTC)")
     p.add_argument("--end", help="last scored date YYYY-MM-DD (default: --start or yesterday)")
     p.add_argument("--model-dir", help="trained models (LSTM); trained first if empty or missing")
-    _add_config_args(p)
+    add_config_args(p)
 
 
 def detect(args) -> int:
@@ -278,7 +274,7 @@ def register(sub) -> None:
     p.add_argument("--gold", help="gold_funnel_hourly_brand Parquet path (default: io.gold_path)")
     p.add_argument("--model-dir", help="model directory, local or gs:// (default: io.model_dir)")
     p.add_argument("--end", help="last history date YYYY-MM-DD (default: yesterday, UTC)")
-    _add_config_args(p)
+    add_config_args(p)
     p.set_defaults(handler=train_cmd)
 
     p = sub.add_parser("build-gold", help="raw events -> bronze -> silver -> gold_funnel_hourly_brand")
@@ -287,7 +283,7 @@ def register(sub) -> None:
     p.add_argument("--start", help="first event date to build (YYYY-MM-DD); default: all")
     p.add_argument("--end", help="last event date to build (inclusive); default: all")
     p.add_argument("--summary-json", help="also write the run summary to this local file")
-    _add_config_args(p)
+    add_config_args(p)
     p.set_defaults(handler=build_gold_cmd)
 
     for name, kind, what in (
@@ -315,13 +311,13 @@ def register(sub) -> None:
     p.add_argument("--history-anomalies", action="store_true",
                    help="plant incidents in the history too, as real histories hold them (only the scored "
                         "days' labels are scored)")
-    _add_config_args(p)
+    add_config_args(p)
     p.set_defaults(handler=evaluate_cmd)
 
     p = sub.add_parser("demo", help="sample events -> gold -> detection, with a printed summary")
     p.add_argument("--workdir", default="data_out/demo")
     p.add_argument("--seed", type=int, default=1)
-    _add_config_args(p)
+    add_config_args(p)
     p.set_defaults(handler=demo_cmd)
 
 

@@ -578,6 +578,13 @@ def parse_override(text: str) -> Dict[str, Any]:
     return nested
 
 
+def add_config_args(parser) -> None:
+    """The two configuration flags every command takes; read them back with
+    ``load_config(args.config, args.set)``."""
+    parser.add_argument("--config", help="override YAML file (layered over the built-in defaults)")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override one config key")
+
+
 def load_config(path: Optional[str | Path] = None, overrides: Sequence[str] = ()) -> Config:
     """Defaults, then the YAML file at `path` (if any), then `key=value` overrides; validated."""
     data: Dict[str, Any] = {}

@@ -9,6 +9,8 @@ import argparse
 import logging
 import sys
 
+from advanced_anomaly_detection.config import add_config_args
+
 log = logging.getLogger(__name__)
 
 MAX_SERIES_LINES = 20
@@ -32,8 +34,7 @@ def register(sub) -> None:
                    help="force the grid frequency instead of inferring it from the median step")
     p.add_argument("--warmup-days", type=float, help="walk-forward warm-up (default: 2-7 days, daily data 14-28)")
     p.add_argument("--format", default="auto", choices=["auto", "csv", "parquet"], help="input format")
-    p.add_argument("--config", help="override YAML file (layered over the built-in defaults)")
-    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override one config key")
+    add_config_args(p)
     p.set_defaults(handler=score_series)
 
     e = sub.add_parser(
@@ -46,8 +47,7 @@ def register(sub) -> None:
                    help="first seed group (default 0; 1 and up give series the defaults were not chosen on)")
     e.add_argument("--freqs", default="5min,1h,1D", help="comma-separated of 5min,1h,1D (default all)")
     e.add_argument("--json", help="write the metrics here as JSON")
-    e.add_argument("--config", help="override YAML file (layered over the built-in defaults)")
-    e.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override one config key")
+    add_config_args(e)
     e.set_defaults(handler=evaluate_series)
 
 
