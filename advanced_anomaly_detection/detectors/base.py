@@ -162,6 +162,8 @@ class Detector(ABC):
 
     name = "detector"
     min_history_hours = 24 * 7
+    # share of the history's scores the calibration does not trust (they may be past incidents)
+    untrusted_history = UNTRUSTED_HISTORY
 
     def __repr__(self) -> str:
         settings = ", ".join(f"{k}={v!r}" for k, v in sorted(vars(self).items()) if not k.endswith("_"))
@@ -180,7 +182,7 @@ class Detector(ABC):
         return self._raw(history)["raw_score"].to_numpy(dtype=float)
 
     def _fit_calibration(self, history: pd.DataFrame) -> None:
-        self.calibrator_ = reference_calibrator(self._history_raw(history))
+        self.calibrator_ = reference_calibrator(self._history_raw(history), self.untrusted_history)
 
     def _calibrate(self, raw: pd.DataFrame) -> np.ndarray:
         return self.calibrator_.transform(raw["raw_score"].to_numpy(dtype=float))

@@ -206,7 +206,7 @@ class BaselineDetector(Detector):
             mad = 1.4826 * np.median(np.abs(v - np.median(v))) if v.size else 0.0
             self.window_scale_[key] = max(mad, 0.5 * np.sqrt(key[1]))
         self.signal_calibrators_ = {
-            key: reference_calibrator((col.to_numpy() / self.window_scale_[key]) ** 2, min_tail_scale=2.0)
+            key: reference_calibrator((col.to_numpy() / self.window_scale_[key]) ** 2, self.untrusted_history, 2.0)
             for key, col in sums.items()
         }
         # The last hours of history give the trailing windows of the first scored hours their context.

@@ -28,7 +28,7 @@ from typing import Dict, List, Optional, Sequence
 import numpy as np
 import pandas as pd
 
-from advanced_anomaly_detection.detectors.base import CONSTANT_SERIES, Detector, TailCalibrator, reference_calibrator
+from advanced_anomaly_detection.detectors.base import CONSTANT_SERIES, Detector, reference_calibrator
 
 log = logging.getLogger(__name__)
 
@@ -207,22 +207,15 @@ def _window_evidence(z: np.ndarray, windows: Sequence[int]) -> Dict[int, np.ndar
     return out
 
 
-def _reference_calibrator(history_scores: np.ndarray) -> TailCalibrator:
-    return reference_calibrator(history_scores, untrusted_top=UNTRUSTED_REFERENCE)
-
-
 class _GenericDetector(Detector):
     """Common settings: the series' step, the history a fit uses, and the rows a fit needs."""
+
+    untrusted_history = UNTRUSTED_REFERENCE
 
     def __init__(self, freq: pd.Timedelta, min_points: int = 48, history_points: int = 24 * 28):
         self.freq = pd.Timedelta(freq)
         self.min_points = int(min_points)
         self.history_points = int(history_points)
-
-    def _fit_calibration(self, history: pd.DataFrame) -> None:
-        # Anomalies in history must not set the bar: the top UNTRUSTED_REFERENCE of the history
-        # scores is not trusted, the tail there is extrapolated from the scores below it.
-        self.calibrator_ = _reference_calibrator(self._history_raw(history))
 
     @property
     def min_history_hours(self) -> int:  # the base class's length check, in rows of this grid
@@ -269,7 +262,7 @@ class GenericBaselineDetector(_GenericDetector):
         self.window_calibrators_ = {}
         for w, e in evidence.items():
             if np.isfinite(e).any():
-                self.window_calibrators_[w] = _reference_calibrator(e)
+                self.window_calibrators_[w] = reference_calibrator(e, self.untrusted_history)
         if not self.window_calibrators_:
             self._fail(CONSTANT_SERIES, "no observed points after the local level")
 
