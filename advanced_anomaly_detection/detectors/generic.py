@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import logging
 import warnings
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 import pandas as pd
@@ -158,11 +158,6 @@ class SeasonalProfile:
                 out[q] = np.sqrt(w * mad**2 + (1 - w) * self.scale_**2)
         return np.clip(out, PHASE_SCALE_MIN * self.scale_, PHASE_SCALE_MAX * self.scale_)
 
-    def scale_at(self, ts: pd.Series) -> np.ndarray:
-        """The noise scale of each timestamp's phase of the cycle."""
-        pos = seasonal_position(ts, self.freq)
-        return self.phase_scale_[pos["slot"] if pos["p"] > 1 else pos["dow"]]
-
     def local_level(self, resid: np.ndarray, fallback: bool = True) -> np.ndarray:
         """Median of the previous `local_points_` seasonal residuals (past points only). Where there
         are too few of them: the fitted level, or NaN without `fallback` (the first points of a
@@ -170,15 +165,19 @@ class SeasonalProfile:
         level = _trailing_median(resid, self.local_points_)
         return np.where(np.isfinite(level), level, self.level_ if fallback else np.nan)
 
-    def seasonal(self, ts: pd.Series) -> np.ndarray:
-        pos = seasonal_position(ts, self.freq)
-        return self.slot_[pos["slot"]] + self.dow_[pos["dow"]]
+    def at(self, ts: pd.Series, pos: Optional[Dict[str, np.ndarray]] = None) -> Tuple[np.ndarray, np.ndarray]:
+        """Seasonal offset (slot of day + day of week) and noise scale of each timestamp's phase of the
+        cycle; `pos`: its seasonal_position when the caller has it already."""
+        pos = seasonal_position(ts, self.freq) if pos is None else pos
+        seasonal = self.slot_[pos["slot"]] + self.dow_[pos["dow"]]
+        return seasonal, self.phase_scale_[pos["slot"] if pos["p"] > 1 else pos["dow"]]
 
     def expected(self, ts: pd.Series) -> np.ndarray:
-        return self.seasonal(ts) + self.level_
+        return self.at(ts)[0] + self.level_
 
     def z(self, ts: pd.Series, y: np.ndarray) -> np.ndarray:
-        return (y - self.expected(ts)) / self.scale_at(ts)
+        seasonal, scale = self.at(ts)
+        return (y - (seasonal + self.level_)) / scale
 
 
 def _trailing_median(x: np.ndarray, n: int) -> np.ndarray:
@@ -283,9 +282,9 @@ class GenericBaselineDetector(_GenericDetector):
         """z against seasonal profile + local level (the median of the points just before), and the
         expectation on the transformed scale."""
         y = self.transform_.fwd(frame["value"].to_numpy(dtype=float))
-        seasonal = self.profile_.seasonal(frame["timestamp"])
+        seasonal, scale = self.profile_.at(frame["timestamp"])
         expected = seasonal + self.profile_.local_level(y - seasonal, fallback)
-        return (y - expected) / self.profile_.scale_at(frame["timestamp"]), expected
+        return (y - expected) / scale, expected
 
     def _raw(self, frame: pd.DataFrame) -> pd.DataFrame:
         both = pd.concat([self.context_, frame], ignore_index=True)
@@ -399,8 +398,10 @@ class GenericIsolationForestDetector(_GenericDetector):
 
     def _features(self, frame: pd.DataFrame) -> np.ndarray:
         y = self.transform_.fwd(frame["value"].to_numpy(dtype=float))
-        e = self.profile_.expected(frame["timestamp"])
-        resid = (y - e) / self.profile_.scale_at(frame["timestamp"])
+        pos = seasonal_position(frame["timestamp"], self.freq)
+        seasonal, scale = self.profile_.at(frame["timestamp"], pos)
+        e = seasonal + self.profile_.level_
+        resid = (y - e) / scale
         yc = np.where(np.isfinite(y), y, e)  # unobserved points take the seasonal expectation
         cols = [y, resid, np.diff(yc, prepend=np.nan) / self.profile_.scale_]
         for lag in self._lags():
@@ -408,7 +409,6 @@ class GenericIsolationForestDetector(_GenericDetector):
             if lag < len(yc):
                 prev[lag:] = yc[:-lag]
             cols.append((y - prev) / self.profile_.scale_)
-        pos = seasonal_position(frame["timestamp"], self.freq)
         for key, period in (("slot", pos["p"]), ("dow", 7)):
             if period > 1:
                 ang = 2 * np.pi * pos[key] / period
