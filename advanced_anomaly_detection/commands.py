@@ -75,6 +75,10 @@ def format_summary(s: Dict[str, Any]) -> str:
         + "; by type " + json.dumps(s["anomalies_by_type"]),
     ]
     lines.append(f"alert events : {s['alert_events']} (consecutive flagged hours of a brand) -> {s['alerts_path']}")
+    fits = s.get("saved_fits") or {}
+    if fits.get("fits_path"):
+        lines.append(f"saved fits   : reused {json.dumps(fits['fits_reused'])}, new {json.dumps(fits['fits_new'])} "
+                     f"-> {fits['fits_path']}")
     if s["top_brands"]:
         lines.append("top brands   : " + ", ".join(
             f"{b['brand']} ({b['anomalous_hours']} h, revenue impact {b['revenue_impact']})" for b in s["top_brands"][:5]

@@ -11,7 +11,7 @@ from typing import Any, Dict, List, Optional
 import numpy as np
 import pandas as pd
 
-from advanced_anomaly_detection import ensemble
+from advanced_anomaly_detection import ensemble, saved_fits
 from advanced_anomaly_detection.config import DETECTOR_NAMES, Config
 from advanced_anomaly_detection.detectors import build_detector
 from advanced_anomaly_detection.detectors.base import OK
@@ -93,9 +93,14 @@ def _base_columns(target: pd.DataFrame, ctx: ScoringContext) -> pd.DataFrame:
     return out
 
 
-def score_series(series: pd.DataFrame, ctx: ScoringContext) -> pd.DataFrame:
+def score_series(series: pd.DataFrame, ctx: ScoringContext,
+                 saved: Optional[Dict[str, saved_fits.SavedFit]] = None,
+                 fits_out: Optional[Dict[str, saved_fits.SavedFit]] = None) -> pd.DataFrame:
     """series: one brand, complete hourly grid, sorted, history followed by target hours.
-    Returns one row per target hour with the OUTPUT_SCHEMA columns."""
+    Returns one row per target hour with the OUTPUT_SCHEMA columns.
+
+    saved: the brand's saved fits by detector (saved_fits.py), reused where still valid. fits_out: when
+    given, receives the fit (reused or new) of every detector whose fits are kept between nights."""
     cfg = ctx.config
     series = series.sort_values("window_start").reset_index(drop=True)
     if len(series) > cfg.run.max_series_hours:  # bound worker memory by config, not by data
@@ -118,19 +123,34 @@ def score_series(series: pd.DataFrame, ctx: ScoringContext) -> pd.DataFrame:
     scores = pd.DataFrame(index=target.index)
     outputs: Dict[str, pd.DataFrame] = {}
     statuses: List[str] = []
+    keep = set(saved_fits.reusable_detectors(cfg)) if saved is not None or fits_out is not None else set()
     for name in cfg.detectors.enabled():
-        det = baseline if name == "baseline" else build_detector(name, cfg, ctx.models)
         try:
-            if det is not baseline:
-                det.fit(history)
+            det, note = (baseline, "") if name == "baseline" else _fitted(name, history, ctx, saved, fits_out, keep)
             if det.status_ == OK:
                 outputs[name] = det.score(target)
                 scores[name] = outputs[name]["score"].to_numpy(dtype=float)
-            statuses.append(f"{name}={det.status_}" + (f" ({det.reason_})" if det.reason_ else ""))
+            detail = "; ".join(x for x in (det.reason_, note) if x)
+            statuses.append(f"{name}={det.status_}" + (f" ({detail})" if detail else ""))
         except Exception as exc:  # one detector's bug must not lose the brand's other scores
             log.warning("brand %s: detector %s failed: %s", target["brand"].iloc[0], name, exc)
             statuses.append(f"{name}=failed ({type(exc).__name__}: {exc})")
     return assemble(target, baseline, scores, outputs, statuses, ctx)
+
+
+def _fitted(name: str, history: pd.DataFrame, ctx: ScoringContext, saved, fits_out, keep):
+    """(fitted detector, note): the saved fit when it may be reused, else a fit on `history`."""
+    fit = (saved or {}).get(name) if name in keep else None
+    det, note = saved_fits.reuse(fit, name, ctx.config, ctx.target_start)
+    reused = det is not None
+    if not reused:
+        det = build_detector(name, ctx.config, ctx.models).fit(history)
+    if fits_out is not None and name in keep and det.status_ == OK:
+        fits_out[name] = saved_fits.saved(
+            det, name, ctx.config, fit.fitted_through if reused else history["window_start"].iloc[-1],
+            reused, blob=fit.blob if reused else None,
+        )
+    return det, note
 
 
 def assemble(target, baseline: BaselineDetector, scores: pd.DataFrame, outputs: Dict[str, pd.DataFrame],

@@ -1,5 +1,6 @@
-"""All five detectors through Spark end to end, with small settings: every score column filled,
-the model directory written on first use and reused on the next run."""
+"""All five detectors through Spark end to end, with small settings, on two nights: every score column
+filled, the model directory written on first use and reused on the next night, Prophet's per-brand
+fits kept and reused."""
 import datetime as dt
 import json
 from pathlib import Path
@@ -14,6 +15,7 @@ from advanced_anomaly_detection.spark import funnel_job
 FIRST = dt.date(2026, 4, 6)
 DAYS = 24
 DAY = FIRST + dt.timedelta(days=DAYS - 1)
+ONE = dt.timedelta(days=1)
 
 SMALL = [
     "detectors.prophet.enabled=true",
@@ -38,14 +40,15 @@ def runs(spark, tmp_path_factory):
     gold, _ = synthetic.generate_gold(0, FIRST, DAYS, seed=5, anomalies=False, brands=brands)
     synthetic.write_gold_parquet(gold, root / "gold")
     cfg = load_config(None, SMALL)
-    first = funnel_job.run(spark, cfg, str(root / "gold"), str(root / "out"), DAY, DAY, model_dir=str(root / "models"))
+    first = funnel_job.run(spark, cfg, str(root / "gold"), str(root / "out"), DAY - ONE, DAY - ONE,
+                           model_dir=str(root / "models"))
     second = funnel_job.run(spark, cfg, str(root / "gold"), str(root / "out"), DAY, DAY, model_dir=str(root / "models"))
     return root, first, second, pd.read_parquet(root / "out")
 
 
 def test_every_detector_scores_every_row(runs):
-    _, first, _, out = runs
-    assert first["scoring_status"] == {"scored": len(out)}
+    _, first, second, out = runs
+    assert first["scoring_status"]["scored"] + second["scoring_status"]["scored"] == len(out) == 2 * 24 * 5
     for name in DETECTOR_NAMES:
         col = out[f"{name}_anomaly_score"]
         assert col.notna().all(), (name, out["detector_status"].iloc[0])
@@ -61,9 +64,34 @@ def test_model_trained_on_first_use_then_reused(runs):
     assert (root / "models" / "lstm" / "LATEST").read_text().strip() == lstm_dir.name
     meta = json.loads((lstm_dir / "metadata.json").read_text())
     assert meta["window_hours"] == 24 and meta["brands"] == 5
-    assert meta["training_end_date"] == str(DAY - dt.timedelta(days=1))
+    assert meta["training_end_date"] == str(DAY - 2 * ONE)
     assert second["models"] == first["models"]  # no retraining on the second night
     assert lstm_dir.name in second["model_version"]
+
+
+def test_prophet_fits_kept_and_reused_on_the_next_night(runs):
+    root, first, second, out = runs
+    fits = root / "models" / "fits"
+    assert first["saved_fits"]["fits_new"] == {"prophet": 5} and first["saved_fits"]["fits_reused"] == {"prophet": 0}
+    assert second["saved_fits"]["fits_reused"] == {"prophet": 5} and second["saved_fits"]["fits_new"] == {"prophet": 0}
+    assert sorted(p.name for p in fits.iterdir() if p.is_dir()) == [f"as_of={DAY - 2 * ONE}", f"as_of={DAY - ONE}"]
+    snapshot = pd.read_parquet(fits / f"as_of={DAY - ONE}")
+    assert len(snapshot) == 5 and snapshot["fit_reused"].all()
+    assert (pd.to_datetime(snapshot["fit_through"]) == pd.Timestamp(DAY - ONE) - pd.Timedelta(hours=1)).all()
+    night2 = out[pd.to_datetime(out["window_start"]) >= pd.Timestamp(DAY)]
+    assert night2["detector_status"].str.contains(f"prophet=ok \\(fit of {DAY - 2 * ONE} 23:00 reused\\)").all()
+    assert night2["prophet_anomaly_score"].notna().all()
+
+
+def test_snapshots_too_old_to_reuse_are_deleted(runs, spark):
+    from advanced_anomaly_detection.spark import fits_store
+
+    fits = runs[0] / "models" / "fits"
+    (fits / f"as_of={DAY - 9 * ONE}").mkdir()  # older than any refit_days=7 run from DAY could reuse
+    (fits / "notes").mkdir()  # not a snapshot: left alone
+    assert fits_store.prune_fits(spark, str(fits), DAY, load_config(None, SMALL)) == 1
+    assert not (fits / f"as_of={DAY - 9 * ONE}").exists() and (fits / "notes").exists()
+    assert (fits / f"as_of={DAY - 2 * ONE}").exists()
 
 
 def test_training_data_reaches_the_driver_in_chunks_of_brands(runs, spark, monkeypatch):

@@ -126,17 +126,24 @@ def test_lstm_model_save_load_cache_and_path_detector(tmp_path):
 
 
 def test_prophet_fast_forecast_matches_prophet_predict():
-    """The forecast computed from the fitted parameters is Prophet's own predict, to rounding."""
+    """The forecast computed from the kept parameters is Prophet's own predict, to rounding, in and
+    past the fitted history (where the trend is held at its last value)."""
     import pandas as pd
+    from prophet import Prophet
 
-    from advanced_anomaly_detection.detectors.prophet_detector import _predict
+    from advanced_anomaly_detection.detectors.prophet_detector import fit_map
 
     series = make_series(days=15, seed=3, base_views=200)
     history, frame = split(series)
-    det = ProphetDetector(ProphetConfig(history_days=14)).fit(history)
-    model = det.models_["views"]
-    ds = pd.DatetimeIndex(pd.to_datetime(pd.concat([history, frame])["window_start"]).dt.tz_localize(None))
-    ours = _predict(model, ds)
-    theirs = model.predict(pd.DataFrame({"ds": ds}))
+    model = Prophet(uncertainty_samples=0, yearly_seasonality=False)
+    ds = lambda f: pd.DatetimeIndex(pd.to_datetime(f["window_start"]).dt.tz_localize(None))  # noqa: E731
+    fit = fit_map(model, pd.DataFrame({"ds": ds(history), "y": np.log1p(history["views"].to_numpy())}))
+    assert fit.model is None  # kept as parameters only
+    both = ds(pd.concat([history, frame]))
+    ours = fit.forecast(both, hold=False)
+    theirs = model.predict(pd.DataFrame({"ds": both}))
     np.testing.assert_allclose(ours["yhat"], theirs["yhat"], rtol=1e-9, atol=1e-9)
     np.testing.assert_allclose(ours["trend"], theirs["trend"], rtol=1e-9, atol=1e-9)
+    held = fit.forecast(ds(frame))
+    future = theirs.iloc[len(history):]
+    np.testing.assert_allclose(held["yhat"], future["yhat"] - future["trend"] + theirs["trend"].iloc[len(history) - 1])

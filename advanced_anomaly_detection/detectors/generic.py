@@ -327,8 +327,7 @@ class GenericProphetDetector(_GenericDetector):
             uncertainty_samples=0,
             mcmc_samples=0,
         )
-        self.trend_end_ = fit_map(model, pd.DataFrame({"ds": ds.to_numpy(), "y": y}), self.tol_rel_grad)  # Prophet skips NaN y (gaps)
-        self.model_ = model
+        self.model_ = fit_map(model, pd.DataFrame({"ds": ds.to_numpy(), "y": y}), self.tol_rel_grad)  # Prophet skips NaN y (gaps)
         yhat = self._yhat(hist)
         resid = y - yhat
         sd = _mad_sd(resid)
@@ -336,10 +335,8 @@ class GenericProphetDetector(_GenericDetector):
         self.history_raw_ = np.abs(resid) / self.scale_
 
     def _yhat(self, frame: pd.DataFrame) -> np.ndarray:
-        from advanced_anomaly_detection.detectors.prophet_detector import held_trend_forecast
-
         ds = pd.DatetimeIndex(pd.to_datetime(frame["timestamp"]).to_numpy())
-        return held_trend_forecast(self.model_, ds, self.trend_end_)["yhat"]
+        return self.model_.forecast(ds)["yhat"]
 
     def _history_raw(self, history: pd.DataFrame) -> np.ndarray:
         return self.history_raw_

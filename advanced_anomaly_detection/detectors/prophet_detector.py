@@ -13,12 +13,14 @@ time) and not count-aware; kept so that a benchmark can compare against it.
 Two things keep a fit cheap without changing its result: the data go to CmdStan as NumPy arrays
 (Prophet hands over nested Python lists, which stanio then walks element by element; with ujson
 installed the write is a C call), and without sampling the forecast is evaluated straight from the
-fitted parameters (trend + Fourier terms), not through ``Prophet.predict``'s DataFrame machinery.
+fitted parameters (trend + Fourier terms, `FittedProphet`), not through ``Prophet.predict``'s DataFrame
+machinery. The same parameters are all a saved fit holds, so a fit reused on later nights (config
+`refit_days`; scoring.py) pickles to a few kB.
 """
 from __future__ import annotations
 
 import logging
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, List, Optional
 
 import numpy as np
 import pandas as pd
@@ -58,10 +60,9 @@ class ProphetDetector(Detector):
         _quiet_prophet_logs()
         cfg = self.cfg
         hist = _recent(history, cfg.history_days)
-        self.models_: Dict[str, object] = {}
+        self.models_: Dict[str, FittedProphet] = {}
         self.scales_: Dict[str, fs.DeviationScale] = {}
         self.priors_: Dict[str, float] = {}
-        self.trend_end_: Dict[str, tuple] = {}
         self.interval_z_ = float(norm.ppf(0.5 + cfg.interval_width / 2.0))
         ds = pd.to_datetime(hist["window_start"]).dt.tz_localize(None).to_numpy()
         self.history_raw_: np.ndarray | None = None
@@ -84,8 +85,7 @@ class ProphetDetector(Detector):
             )
             if cfg.uncertainty_samples:
                 np.random.seed(cfg.random_state)  # Prophet samples with the global NumPy RNG
-            self.trend_end_[signal] = fit_map(model, pd.DataFrame({"ds": ds, "y": y}), cfg.tol_rel_grad)
-            self.models_[signal] = model
+            self.models_[signal] = fit_map(model, pd.DataFrame({"ds": ds, "y": y}), cfg.tol_rel_grad)
             self.priors_[signal] = prior if prior is not None else np.nan
             fc = self._forecast(signal, hist)
             self.scales_[signal] = fs.DeviationScale.fit(signal, hist, fc["expected"])
@@ -99,13 +99,16 @@ class ProphetDetector(Detector):
     def _history_raw(self, history: pd.DataFrame) -> np.ndarray:
         return self.history_raw_  # in-sample residuals on the fitted window, computed in _fit
 
+    def _fit_calibration(self, history: pd.DataFrame) -> None:
+        super()._fit_calibration(history)
+        self.history_raw_ = None  # needed only to calibrate: a saved fit stays small
+
     # ---------------------------------------------------------------------------------------------
     def _forecast(self, signal: str, frame: pd.DataFrame) -> Dict[str, np.ndarray]:
-        model = self.models_[signal]
         ds = pd.DatetimeIndex(pd.to_datetime(frame["window_start"]).dt.tz_localize(None).to_numpy())
         if self.cfg.uncertainty_samples:
             np.random.seed(self.cfg.random_state)
-        fc = held_trend_forecast(model, ds, self.trend_end_[signal])
+        fc = self.models_[signal].forecast(ds)
         yhat = fc["yhat"]
         out = {"yhat": yhat}
         if fs.is_rate(signal):
@@ -161,51 +164,64 @@ def _numpy_backend():
     return _BACKEND[0]
 
 
-def fit_map(model, frame: pd.DataFrame, tol_rel_grad: Optional[float] = None) -> Tuple[pd.Timestamp, float]:
-    """Fit a Prophet `model` on `frame` (ds, y) with its data handed to CmdStan as arrays; returns the
-    last ds and the trend there, the level `held_trend_forecast` keeps past the end of history.
-    `tol_rel_grad`: CmdStan's L-BFGS relative-gradient tolerance (None: CmdStan's default)."""
+def fit_map(model, frame: pd.DataFrame, tol_rel_grad: Optional[float] = None) -> "FittedProphet":
+    """Fit a Prophet `model` on `frame` (ds, y) with its data handed to CmdStan as arrays; returns its
+    forecast as a `FittedProphet`. `tol_rel_grad`: CmdStan's L-BFGS relative-gradient tolerance (None:
+    CmdStan's default)."""
     stock, model.stan_backend = model.stan_backend, _numpy_backend() or model.stan_backend
     try:
         model.fit(frame, **({} if tol_rel_grad is None else {"tol_rel_grad": tol_rel_grad}))
     finally:
         model.stan_backend = stock  # the fitted model pickles as any Prophet model does
-    end = pd.Timestamp(frame["ds"].iloc[-1])
-    return end, float(_predict(model, pd.DatetimeIndex([end]))["trend"][0])
+    return FittedProphet(model, pd.Timestamp(frame["ds"].iloc[-1]))
 
 
-def held_trend_forecast(model, ds: pd.DatetimeIndex, trend_end: Tuple[pd.Timestamp, float]) -> Dict[str, np.ndarray]:
-    """`_predict` with no trend extrapolation: past the end of history the trend is held at its last
-    value. Prophet's piecewise-linear trend, extrapolated for days from a late changepoint, drifts
-    away from the data faster than any anomaly we want to see."""
-    fc = _predict(model, ds)
-    end_ds, end_trend = trend_end
-    fc["yhat"] = np.where(np.asarray(ds > end_ds), fc["yhat"] - fc["trend"] + end_trend, fc["yhat"])
-    return fc
+class FittedProphet:
+    """A fitted Prophet's forecast, with no trend extrapolation: past the end of history the trend is
+    held at its last value (Prophet's piecewise-linear trend, extrapolated for days from a late
+    changepoint, drifts away from the data faster than any anomaly we want to see).
 
+    An additive, linear-trend model without sampling, holidays or regressors (every model the
+    detectors fit by default) is kept as its MAP parameters only, about a hundred numbers: the forecast
+    is evaluated from them (what ``Prophet.predict`` returns when it does not sample, at a fraction of
+    the cost) and a saved fit takes a few kB. Any other model is kept whole and forecast by ``predict``.
+    """
 
-def _predict(model, ds: pd.DatetimeIndex) -> Dict[str, np.ndarray]:
-    """yhat and trend of a fitted additive, linear-trend Prophet at `ds`, from its MAP parameters:
-    what ``model.predict`` returns when it does not sample, at a fraction of the cost. Any other model
-    (sampling, holidays, regressors, multiplicative or non-linear growth) goes through ``predict``."""
-    plain = (
-        model.uncertainty_samples == 0 and model.growth == "linear" and not model.extra_regressors
-        and model.holidays is None and not model.country_holidays and not model.logistic_floor
-        and all(p["mode"] == "additive" and p["condition_name"] is None for p in model.seasonalities.values())
-    )
-    if not plain:
-        fc = model.predict(pd.DataFrame({"ds": ds}))
-        return {c: fc[c].to_numpy(dtype=float) for c in ("yhat", "trend", "yhat_lower", "yhat_upper") if c in fc}
-    floor = model.y_min if model.scaling == "minmax" else 0.0
-    t = np.asarray((ds - model.start) / model.t_scale, dtype=float)
-    k, m = float(np.nanmean(model.params["k"])), float(np.nanmean(model.params["m"]))
-    deltas = np.nanmean(model.params["delta"], axis=0)
-    trend = model.piecewise_linear(t, deltas, k, m, model.changepoints_t) * model.y_scale + floor
-    dates = pd.Series(ds)
-    features = [model.fourier_series(dates, p["period"], p["fourier_order"]) for p in model.seasonalities.values()]
-    beta = np.nanmean(model.params["beta"], axis=0)
-    seasonal = (np.hstack(features) @ beta) * model.y_scale if features else 0.0
-    return {"yhat": trend + seasonal, "trend": trend}
+    def __init__(self, model, end: pd.Timestamp):
+        plain = (
+            model.uncertainty_samples == 0 and model.growth == "linear" and not model.extra_regressors
+            and model.holidays is None and not model.country_holidays and not model.logistic_floor
+            and all(p["mode"] == "additive" and p["condition_name"] is None for p in model.seasonalities.values())
+        )
+        self.model = None if plain else model
+        if plain:
+            self.start, self.t_scale, self.y_scale = model.start, model.t_scale, float(model.y_scale)
+            self.floor = float(model.y_min) if model.scaling == "minmax" else 0.0
+            self.changepoints_t = np.asarray(model.changepoints_t, dtype=float)
+            self.k, self.m = float(np.nanmean(model.params["k"])), float(np.nanmean(model.params["m"]))
+            self.delta = np.nanmean(model.params["delta"], axis=0)
+            self.beta = np.nanmean(model.params["beta"], axis=0)
+            self.seasonalities = [(float(p["period"]), int(p["fourier_order"])) for p in model.seasonalities.values()]
+        self.end = end
+        self.end_trend = float(self.forecast(pd.DatetimeIndex([end]), hold=False)["trend"][0])
+
+    def forecast(self, ds: pd.DatetimeIndex, hold: bool = True) -> Dict[str, np.ndarray]:
+        """yhat and trend at `ds` (and yhat_lower / yhat_upper for a sampling model)."""
+        if self.model is not None:
+            fc = self.model.predict(pd.DataFrame({"ds": ds}))
+            out = {c: fc[c].to_numpy(dtype=float) for c in ("yhat", "trend", "yhat_lower", "yhat_upper") if c in fc}
+        else:
+            from prophet import Prophet
+
+            t = np.asarray((ds - self.start) / self.t_scale, dtype=float)
+            trend = Prophet.piecewise_linear(t, self.delta, self.k, self.m, self.changepoints_t) * self.y_scale + self.floor
+            dates = pd.Series(ds)
+            features = [Prophet.fourier_series(dates, period, order) for period, order in self.seasonalities]
+            seasonal = (np.hstack(features) @ self.beta) * self.y_scale if features else 0.0
+            out = {"yhat": trend + seasonal, "trend": trend}
+        if hold:
+            out["yhat"] = np.where(np.asarray(ds > self.end), out["yhat"] - out["trend"] + self.end_trend, out["yhat"])
+        return out
 
 
 def _recent(history: pd.DataFrame, days: int) -> pd.DataFrame:

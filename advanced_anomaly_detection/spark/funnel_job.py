@@ -14,15 +14,17 @@ import uuid
 from typing import Any, Dict, Optional
 
 import pandas as pd
+from pyspark import StorageLevel
 from pyspark.errors import AnalysisException
 from pyspark.sql import DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 
-from advanced_anomaly_detection import __version__
+from advanced_anomaly_detection import __version__, saved_fits
 from advanced_anomaly_detection.config import Config
 from advanced_anomaly_detection.errors import InputValidationError, UserError
 from advanced_anomaly_detection.schema import FEATURE_SIGNALS, GOLD_COLUMNS, RATE_SIGNALS, REQUIRED_GOLD_COLUMNS
 from advanced_anomaly_detection.scoring import OUTPUT_SCHEMA, ScoringContext, score_series
+from advanced_anomaly_detection.spark import fits_store
 from advanced_anomaly_detection.spark.io import path_exists, write_text
 
 log = logging.getLogger(__name__)
@@ -189,12 +191,26 @@ def output_schema_ddl() -> str:
     return ", ".join(f"{name} {typ}" for name, typ in OUTPUT_SCHEMA.items())
 
 
-def score_brands(features: DataFrame, ctx: ScoringContext) -> DataFrame:
-    def score_one_brand(pdf: pd.DataFrame) -> pd.DataFrame:
-        return score_series(pdf, ctx)
-
-    scored = features.groupBy("brand").applyInPandas(score_one_brand, schema=output_schema_ddl())
+def score_brands(features: DataFrame, ctx: ScoringContext, fits: Optional[DataFrame] = None) -> DataFrame:
+    """Every brand scored by `score_series` in applyInPandas. With `fits` (fits_store.read_fits) the
+    brand's saved fits are cogrouped in, and the rows come out with the fits in use (FIT_SCHEMA columns)."""
     ordered = ["window_start", "window_date"] + [c for c in OUTPUT_SCHEMA if c != "window_start"]
+    if fits is None:
+        def score_one_brand(pdf: pd.DataFrame) -> pd.DataFrame:
+            return score_series(pdf, ctx)
+
+        scored = features.groupBy("brand").applyInPandas(score_one_brand, schema=output_schema_ddl())
+    else:
+        def score_with_fits(pdf: pd.DataFrame, saved: pd.DataFrame) -> pd.DataFrame:
+            if pdf.empty:  # a brand with saved fits but no rows in this run
+                return pd.DataFrame(columns=list(OUTPUT_SCHEMA) + list(saved_fits.FIT_SCHEMA))
+            kept: Dict[str, saved_fits.SavedFit] = {}
+            out = score_series(pdf, ctx, saved_fits.from_frame(saved), kept)
+            return saved_fits.attach(out, kept)
+
+        ddl = output_schema_ddl() + ", " + ", ".join(f"{c} {t}" for c, t in saved_fits.FIT_SCHEMA.items())
+        scored = features.groupBy("brand").cogroup(fits.groupBy("brand")).applyInPandas(score_with_fits, schema=ddl)
+        ordered += list(saved_fits.FIT_SCHEMA)
     return scored.withColumn("window_date", F.to_date("window_start")).select(*ordered)
 
 
@@ -267,7 +283,20 @@ def run(
     ctx = ScoringContext(
         config=cfg, target_start=pd.Timestamp(start), run_id=run_id, model_version=version, models=models
     )
-    write_partitions(score_brands(features, ctx), output_path)
+    kept_at = fits_store.fits_path(cfg, model_dir)
+    fits_summary: Dict[str, Any] = {"fits_path": kept_at}
+    if kept_at is None:
+        write_partitions(score_brands(features, ctx), output_path)
+    else:
+        # Two writes from one scoring: the scored rows are kept (memory, else disk) between them.
+        scored = score_brands(features, ctx, fits_store.read_fits(spark, kept_at, start, cfg)).persist(
+            StorageLevel.MEMORY_AND_DISK
+        )
+        write_partitions(scored.drop(*saved_fits.FIT_SCHEMA), output_path)
+        fits_store.write_fits(scored, kept_at, start, run_id)
+        fits_summary.update(fits_store.summarise_fits(spark, kept_at, start),
+                            snapshots_deleted=fits_store.prune_fits(spark, kept_at, start, cfg))
+        scored.unpersist()
     checked.unpersist()
 
     summary = summarise(spark, output_path, start, end, agg, run_id)
@@ -287,6 +316,7 @@ def run(
         history_from=str(first_read),
         detectors_enabled=cfg.detectors.enabled(),
         models=models,
+        saved_fits=fits_summary,
         elapsed_seconds=round(time.time() - started, 1),
     )
     summary_path = f"{output_path.rstrip('/')}_runs/{run_id}.json"

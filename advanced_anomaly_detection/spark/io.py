@@ -39,3 +39,16 @@ def read_text(spark: SparkSession, path: str) -> str:
         return "\n".join(lines)
     finally:
         stream.close()
+
+
+def list_dir(spark: SparkSession, path: str) -> list:
+    """Names of the entries of directory `path` ([] when it does not exist)."""
+    fs, hpath = _fs_path(spark, path)
+    if not fs.exists(hpath):
+        return []
+    return [status.getPath().getName() for status in fs.listStatus(hpath)]
+
+
+def delete_path(spark: SparkSession, path: str) -> None:
+    fs, hpath = _fs_path(spark, path)
+    fs.delete(hpath, True)
