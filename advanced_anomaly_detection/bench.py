@@ -7,9 +7,14 @@ planted):
   one day with `history_days` of history before it, every selected detector, the LSTM trained
   beforehand (its training is timed on its own: "LSTM training on N brands x D days");
 * one **backfill** scenario: `backfill_brands` brands, `backfill_days` days scored in one run;
+* a **second night** for the nightly run of `reuse_night_brands` brands: the next day scored with the
+  per-brand fits the first night kept (Prophet's; saved_fits.py), the cost of a night between refits
+  (every nightly run keeps its fits, so the first night includes writing them);
 * the **per-detector split**: on a sample of brands of the same gold table, series built as the job
   builds them (complete hourly grid + time columns, the lookback and series cap of the config),
-  `fit` and `score` of each detector timed apart (wall and CPU seconds, after one warm-up brand);
+  `fit` and `score` of each detector timed apart (wall and CPU seconds, after one warm-up brand), and
+  for a detector whose fits are kept between nights (refit_days > 1) the reuse of a saved fit (load +
+  score) and the nightly cost averaged over its refit cycle;
 * the **seed comparison**: the same detectors configured as the seed system configured them, on
   `seed_sample` of those brands (spread over volume), and the ratio ours / seed per detector: Prophet
   with uncertainty_samples=1000 fitted on the whole lookback; our changepoint detector with
@@ -76,6 +81,7 @@ class BenchOptions:
     history_days: int = 90
     backfill_days: int = 14
     backfill_brands: int = 1000
+    reuse_night_brands: int = 1000  # nightly brand count that also runs a second night (0: none)
     detector_sample: int = 20
     seed_sample: int = 5
     detectors: List[str] = field(default_factory=lambda: list(DETECTOR_NAMES))
@@ -96,8 +102,9 @@ class BenchOptions:
             raise UserError(f"--brands must be positive brand counts, got {self.brands}")
         if self.history_days < 15:
             raise UserError(f"--history-days must be at least 15 (scoring needs 14 days), got {self.history_days}")
-        if self.backfill_days < 0 or self.backfill_brands < 0:
-            raise UserError("--backfill-days and --backfill-brands must not be negative (0 skips the backfill)")
+        if self.backfill_days < 0 or self.backfill_brands < 0 or self.reuse_night_brands < 0:
+            raise UserError("--backfill-days, --backfill-brands and --reuse-night-brands must not be negative "
+                            "(0 skips the backfill / the second night)")
         if self.detector_sample < 1 or self.seed_sample < 0:
             raise UserError("--detector-sample must be >= 1 and --seed-sample >= 0")
         return self
@@ -105,7 +112,7 @@ class BenchOptions:
 
 def quick_options(**overrides: Any) -> BenchOptions:
     """Tiny sizes: the whole bench in about a minute on a laptop."""
-    base = BenchOptions(brands=[20, 60], history_days=30, backfill_days=3, backfill_brands=20, detector_sample=5,
+    base = BenchOptions(brands=[20, 60], history_days=30, backfill_days=3, backfill_brands=20, reuse_night_brands=20, detector_sample=5,
                         seed_sample=2, lstm_epochs=1, seed_budget_s=20.0, quick=True)
     return replace(base, **overrides)
 
@@ -304,8 +311,12 @@ def _timed(fn: Callable[[], Any]):
     return result, time.perf_counter() - w0, time.process_time() - c0
 
 
-def time_detector(make: Callable[[], Any], series: List[pd.DataFrame], start: dt.date) -> Dict[str, Any]:
-    """Fit on history and score the scored hours of every series, after one uncounted warm-up."""
+def time_detector(make: Callable[[], Any], series: List[pd.DataFrame], start: dt.date,
+                  refit_days: int = 1) -> Dict[str, Any]:
+    """Fit on history and score the scored hours of every series, after one uncounted warm-up. With
+    refit_days > 1 (fits kept between nights) also the reuse of the saved fit: load + score."""
+    import pickle
+
     history, target = _split(series[0], start)
     make().fit(history).score(target)  # warm-up: imports, model load, graph tracing
     rows, statuses = [], {}
@@ -314,9 +325,22 @@ def time_detector(make: Callable[[], Any], series: List[pd.DataFrame], start: dt
         det = make()
         det, fit_w, fit_c = _timed(lambda: det.fit(history))
         _, score_w, score_c = _timed(lambda: det.score(target))
+        reuse_w = reuse_c = np.nan
+        if refit_days > 1:
+            blob = pickle.dumps(det, protocol=pickle.HIGHEST_PROTOCOL)
+            _, reuse_w, reuse_c = _timed(lambda: pickle.loads(blob).score(target))
         statuses[det.status_] = statuses.get(det.status_, 0) + 1
-        rows.append((fit_w, fit_c, score_w, score_c))
+        rows.append((fit_w, fit_c, score_w, score_c, reuse_w, reuse_c))
     a = np.array(rows)
+    refit_night = a[:, 0] + a[:, 2]
+    nightly = refit_night if refit_days == 1 else (refit_night + (refit_days - 1) * a[:, 4]) / refit_days
+    reuse = {} if refit_days == 1 else {
+        "refit_days": refit_days,
+        "reuse_wall_s": float(a[:, 4].mean()),
+        "reuse_cpu_s": float(a[:, 5].mean()),
+        # a refit night and refit_days - 1 nights of reuse, averaged
+        "nightly_wall_s": float(nightly.mean()),
+    }
     return {
         "brands": len(series),
         "fit_wall_s": float(a[:, 0].mean()),
@@ -328,6 +352,8 @@ def time_detector(make: Callable[[], Any], series: List[pd.DataFrame], start: dt
         "max_total_wall_s": float((a[:, 0] + a[:, 2]).max()),
         "per_brand_total_wall_s": [float(v) for v in a[:, 0] + a[:, 2]],
         "per_brand_total_cpu_s": [float(v) for v in a[:, 1] + a[:, 3]],
+        "per_brand_nightly_wall_s": [float(v) for v in nightly],
+        **reuse,
         "statuses": statuses,
     }
 
@@ -464,8 +490,13 @@ def machine_info(spark) -> Dict[str, Any]:
     }
 
 
+def _keeping_fits(cfg: Config, path: Path) -> Config:
+    """`cfg` with the nightly run's per-brand fits kept under `path` (as a model dir would)."""
+    return cfg.model_copy(update={"io": cfg.io.model_copy(update={"fits_path": str(path)})})
+
+
 def _run_job(spark, cfg: Config, gold: str, out: str, start: dt.date, end: dt.date, models: Dict[str, str],
-             name: str, brands: int, warm: bool, history_days: int) -> Dict[str, Any]:
+             name: str, brands: int, warm: bool, history_days: int, kind: Optional[str] = None) -> Dict[str, Any]:
     from advanced_anomaly_detection.spark import funnel_job
 
     load_before = os.getloadavg()
@@ -482,7 +513,7 @@ def _run_job(spark, cfg: Config, gold: str, out: str, start: dt.date, end: dt.da
     ok = error is None
     row = {
         "scenario": name,
-        "kind": "nightly" if days == 1 else "backfill",
+        "kind": kind or ("nightly" if days == 1 else "backfill"),
         "brands": brands,
         "history_days": history_days,
         "days_scored": days,
@@ -497,6 +528,8 @@ def _run_job(spark, cfg: Config, gold: str, out: str, start: dt.date, end: dt.da
         "output_rows": summary.get("output_rows"),
         "brands_scored": summary.get("brands_scored"),
         "anomalies": summary.get("anomalies"),
+        "fits_reused": (summary.get("saved_fits") or {}).get("fits_reused"),
+        "fits_new": (summary.get("saved_fits") or {}).get("fits_new"),
         **mem.fields(),
         "loadavg_before": [round(v, 2) for v in load_before],
         "loadavg_after": [round(v, 2) for v in os.getloadavg()],
@@ -671,7 +704,8 @@ def run(spark, options: BenchOptions, cfg: Optional[Config] = None, session_info
     }
 
     # 1. every gold table first, in another process
-    specs = {f"nightly_{n}": {"brands": n, "days": history + 1, "path": str(work / f"gold_{n}")} for n in options.brands}
+    specs = {f"nightly_{n}": {"brands": n, "days": history + 1 + (n == options.reuse_night_brands),
+                              "path": str(work / f"gold_{n}")} for n in options.brands}
     if options.backfill_days and options.backfill_brands:
         specs["backfill"] = {"brands": options.backfill_brands, "days": history + options.backfill_days,
                              "path": str(work / f"gold_backfill_{options.backfill_brands}")}
@@ -699,9 +733,16 @@ def run(spark, options: BenchOptions, cfg: Optional[Config] = None, session_info
             result["training"].append(t)
             warm = True
         log.info("bench: nightly run on %d brands", n)
-        result["scenarios"].append(_run_job(spark, cfg, gold, str(work / f"out_{n}"), start, start, models,
+        night = _keeping_fits(cfg, work / f"fits_{n}")
+        result["scenarios"].append(_run_job(spark, night, gold, str(work / f"out_{n}"), start, start, models,
                                             f"nightly {n} brands x 1 day", n, warm, history))
         warm = True
+        if n == options.reuse_night_brands:
+            log.info("bench: second night on %d brands, with the fits the first one kept", n)
+            nxt = start + dt.timedelta(days=1)
+            result["scenarios"].append(_run_job(spark, night, gold, str(work / f"out_{n}"), nxt, nxt, models,
+                                                f"nightly {n} brands x 1 day, fits reused", n, warm, history,
+                                                kind="nightly_reuse"))
 
     # 3. backfill, with the last trained model (a global model: any brand count's will do)
     if "backfill" in specs:
@@ -721,7 +762,8 @@ def run(spark, options: BenchOptions, cfg: Optional[Config] = None, session_info
     timings: Dict[str, Dict[str, Any]] = {}
     for name in options.detectors:
         log.info("bench: timing %s fit/score on %d brands", name, len(series))
-        timings[name] = time_detector(lambda: build_detector(name, cfg, models), series, start)
+        refit_days = getattr(getattr(cfg.detectors, name), "refit_days", 1)
+        timings[name] = time_detector(lambda: build_detector(name, cfg, models), series, start, refit_days)
         result["detectors"].append({"detector": name, **timings[name]})
 
     # 5. seed configurations on seed_sample brands of that sample
@@ -740,10 +782,15 @@ def run(spark, options: BenchOptions, cfg: Optional[Config] = None, session_info
         log.info("bench: timing the seed configuration of %s on %d brands", name, len(picks))
         seed = _time_seed(name, cfg, [series[i] for i in picks], start, options.seed_budget_s)
         timed = picks[: seed["brands_timed"]]
-        ours = float(np.mean([timings[name]["per_brand_total_wall_s"][i] for i in timed]))
+        ours = float(np.mean([timings[name]["per_brand_nightly_wall_s"][i] for i in timed]))
+        refit_night = float(np.mean([timings[name]["per_brand_total_wall_s"][i] for i in timed]))
         ours_cpu = float(np.mean([timings[name]["per_brand_total_cpu_s"][i] for i in timed]))
         k = len(timed)
         basis = "our fit + score per brand (the nightly cost), same brands"
+        if "refit_days" in timings[name]:
+            basis = (f"our nightly cost per brand over a refit cycle (one fit + score, then "
+                     f"{timings[name]['refit_days'] - 1} nights of saved fit + score), same brands; a refit night "
+                     "alone see ratio_refit_night")
         with_training = ours
         if name == "lstm" and training_per_brand is not None:
             # ours trains once and reuses the model; the seed trained every run. Both views are given.
@@ -758,6 +805,8 @@ def run(spark, options: BenchOptions, cfg: Optional[Config] = None, session_info
             "seed_cut_short_at_budget": seed["cut_short"],
             "ratio_ours_over_seed": round(ours / seed["wall_s"], 5) if seed["wall_s"] > 0 else None,
             "speedup": round(seed["wall_s"] / ours, 1) if ours > 0 else None,
+            "ours_refit_night_wall_s_per_brand": round(refit_night, 4),
+            "ratio_refit_night": round(refit_night / seed["wall_s"], 5) if seed["wall_s"] > 0 else None,
             "training_s_per_brand": round(training_per_brand, 4) if name == "lstm" and training_per_brand else None,
             "ratio_with_training": round(with_training / seed["wall_s"], 5) if seed["wall_s"] > 0 else None,
         })
@@ -825,12 +874,16 @@ def format_report(result: Dict[str, Any]) -> str:
         s = seed.get(d["detector"])
         rows.append([d["detector"], d["brands"], f"{d['fit_wall_s'] * 1e3:.1f}", f"{d['fit_cpu_s'] * 1e3:.1f}",
                      f"{d['score_wall_s'] * 1e3:.1f}", f"{d['score_cpu_s'] * 1e3:.1f}",
+                     f"{d['reuse_wall_s'] * 1e3:.1f}" if "reuse_wall_s" in d else "-",
+                     f"{d['nightly_wall_s'] * 1e3:.1f}" if "nightly_wall_s" in d else f"{d['total_wall_s'] * 1e3:.1f}",
                      f"{s['seed_wall_s_per_brand'] * 1e3:.0f}" if s else "-",
                      f"{s['ratio_ours_over_seed']:.4f}" if s and s["ratio_ours_over_seed"] is not None else "-",
                      f"{s['speedup']}x" if s else "-",
+                     f"{s['ratio_refit_night']:.4f}" if s and "reuse_wall_s" in d else "-",
                      f"{s['ratio_with_training']:.4f}" if s and s.get("training_s_per_brand") else "-"])
     parts.append(_table(["detector (per brand)", "brands", "fit ms", "fit cpu ms", "score ms", "score cpu ms",
-                         "seed ms", "ours/seed", "speedup", "ours+training/seed"], rows))
+                         "reuse ms", "nightly ms", "seed ms", "ours/seed", "speedup", "refit night/seed",
+                         "ours+training/seed"], rows))
     parts.append(_table(["target", "value", "limit", "status", "basis"],
                         [[t["target"], t["value"], t["limit"], t["status"].upper(), t["basis"]] for t in result["targets"]]))
     return "\n\n".join(parts)

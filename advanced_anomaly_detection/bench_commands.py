@@ -36,7 +36,8 @@ def bench_cmd(args) -> int:
 
     given = {k: v for k, v in {
         "brands": args.brands, "history_days": args.history_days, "backfill_days": args.backfill_days,
-        "backfill_brands": args.backfill_brands, "detector_sample": args.detector_sample,
+        "backfill_brands": args.backfill_brands, "reuse_night_brands": args.reuse_night_brands,
+        "detector_sample": args.detector_sample,
         "seed_sample": args.seed_sample, "detectors": args.detectors, "out": args.out,
         "lstm_epochs": args.lstm_epochs, "seed_budget_s": args.seed_budget, "data_seed": args.data_seed,
     }.items() if v is not None}
@@ -63,6 +64,9 @@ def register(sub) -> None:
     p.add_argument("--history-days", type=int, help="days of history before the scored day (default 90)")
     p.add_argument("--backfill-days", type=int, help="days scored in the backfill run (default 14; 0 skips it)")
     p.add_argument("--backfill-brands", type=int, help="brands of the backfill run (default 1000)")
+    p.add_argument("--reuse-night-brands", type=int,
+                   help="nightly brand count that also runs the next night with the fits the first kept "
+                        "(default 1000; 0 skips it)")
     p.add_argument("--detector-sample", type=int, help="brands of the per-detector fit/score split (default 20)")
     p.add_argument("--seed-sample", type=int, help="brands timed with the seed's detector settings (default 5)")
     p.add_argument("--seed-budget", type=float,

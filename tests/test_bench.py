@@ -17,14 +17,15 @@ DETECTOR_FIELDS = {"detector", "brands", "fit_wall_s", "fit_cpu_s", "score_wall_
 SEED_FIELDS = {"detector", "seed_setting", "brands_timed", "ours_wall_s_per_brand", "ours_cpu_s_per_brand",
                "seed_wall_s_per_brand", "seed_cpu_s_per_brand", "ratio_ours_over_seed", "speedup", "ratio_with_training"}
 TARGETS = ("nightly 1,000 brands", "time per brand flat", "driver memory flat", "LSTM training",
-           "changepoint >= 10x faster")
+           "changepoint >= 10x faster", "prophet >= 10x faster")
 
 
 @pytest.fixture(scope="module")
 def result(spark, tmp_path_factory):
     out = tmp_path_factory.mktemp("bench")
     options = bench.BenchOptions(brands=[3, 6], history_days=20, backfill_days=2, backfill_brands=3,
-                                 detector_sample=2, seed_sample=1, detectors=["baseline", "changepoint"],
+                                 reuse_night_brands=3, detector_sample=2, seed_sample=1,
+                                 detectors=["baseline", "prophet", "changepoint"],
                                  out=str(out), seed_budget_s=30.0)
     res = bench.run(spark, options)
     path = bench.write_json(res, str(out))
@@ -41,28 +42,38 @@ def test_json_has_every_field(result):
 
     scenarios = loaded["scenarios"]
     assert [(s["kind"], s["brands"], s["days_scored"]) for s in scenarios] == [
-        ("nightly", 3, 1), ("nightly", 6, 1), ("backfill", 3, 2)]
+        ("nightly", 3, 1), ("nightly_reuse", 3, 1), ("nightly", 6, 1), ("backfill", 3, 2)]
+    # the second night scores with the Prophet fits the first night kept
+    assert scenarios[0]["fits_new"] == {"prophet": 3} and scenarios[1]["fits_reused"] == {"prophet": 3}
     for s in scenarios:
         assert SCENARIO_FIELDS <= set(s), SCENARIO_FIELDS - set(s)
         assert s["wall_s"] > 0 and s["rows_read"] > 0 and s["rows_per_s"] > 0
         assert s["brands_scored"] == s["brands"] and s["output_rows"] == 24 * s["brands"] * s["days_scored"]
         assert s["driver_peak_rss_mb"] > 0 and s["jvm_peak_rss_mb"] > 0  # the JVM is found among our children
         assert s["workers_peak_rss_sum_mb"] >= s["workers_peak_rss_max_mb"] > 0  # applyInPandas ran workers
-        assert s["detectors"] == ["baseline", "changepoint"]
+        assert s["detectors"] == ["baseline", "prophet", "changepoint"]
         assert s["cpu_s"] > 0 and 0 < s["cpu_utilisation"] <= 1.5
     assert scenarios[1]["session_warm"] is True  # the first run warmed the session
     assert loaded["training"] == []  # no LSTM selected
     assert loaded["scaling"]["marginal_s_per_brand"] is not None
 
-    assert [d["detector"] for d in loaded["detectors"]] == ["baseline", "changepoint"]
+    assert [d["detector"] for d in loaded["detectors"]] == ["baseline", "prophet", "changepoint"]
     for d in loaded["detectors"]:
         assert DETECTOR_FIELDS <= set(d), DETECTOR_FIELDS - set(d)
         assert d["brands"] == 2 and d["fit_wall_s"] > 0 and d["score_wall_s"] > 0
         assert d["statuses"] == {"ok": 2}
+    prophet = loaded["detectors"][1]
+    assert prophet["refit_days"] == 7 and 0 < prophet["reuse_wall_s"] < prophet["total_wall_s"]
+    # a refit night and six nights of reuse, averaged
+    assert prophet["nightly_wall_s"] == pytest.approx((prophet["total_wall_s"] + 6 * prophet["reuse_wall_s"]) / 7)
 
-    (seed,) = loaded["seed_comparison"]  # only changepoint has a seed setting among the two
-    assert SEED_FIELDS <= set(seed) and seed["detector"] == "changepoint" and seed["brands_timed"] == 1
-    assert seed["seed_wall_s_per_brand"] > 0 and seed["ratio_ours_over_seed"] > 0
+    seeds = {s["detector"]: s for s in loaded["seed_comparison"]}  # baseline has no seed setting
+    assert set(seeds) == {"prophet", "changepoint"}
+    for seed in seeds.values():
+        assert SEED_FIELDS <= set(seed) and seed["brands_timed"] == 1
+        assert seed["seed_wall_s_per_brand"] > 0 and seed["ratio_ours_over_seed"] > 0
+    assert seeds["prophet"]["ratio_refit_night"] > seeds["prophet"]["ratio_ours_over_seed"]
+    assert seeds["changepoint"]["ratio_refit_night"] == seeds["changepoint"]["ratio_ours_over_seed"]
     assert "baseline" in loaded["seed_comparison_skipped"]
 
     names = [t["target"] for t in loaded["targets"]]

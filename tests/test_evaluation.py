@@ -40,3 +40,19 @@ def test_seed_rule_uses_all_rows_and_the_volume_gate():
     flags = seed_zscore_flags(gold, T0, T0 + pd.Timedelta(days=19))
     flagged = set(flags.loc[flags["is_anomaly"], "window_start"])
     assert hours[100] in flagged and hours[200] not in flagged
+
+
+def test_nightly_evaluation_runs_one_job_per_day_and_scores_every_day(spark, tmp_path):
+    """`aad evaluate --nightly`: each scored day is its own run (as the schedule runs it), all of them scored;
+    --rescore then reads every night's rows back."""
+    from advanced_anomaly_detection.commands import run_evaluation
+    from advanced_anomaly_detection.config import load_config
+
+    cfg = load_config(None, [f"detectors.{d}.enabled=false" for d in ("prophet", "isolation_forest", "lstm")])
+    res = run_evaluation(spark, cfg, tmp_path, brands=4, history_days=20, scored_days=2, seed=3, nightly=True)
+    out = pd.read_parquet(tmp_path / "gold_anomalies_advanced")
+    assert out["run_id"].nunique() == 2 and len(out) == 4 * 24 * 2
+    assert out.groupby("window_date")["run_id"].nunique().eq(1).all()
+    assert res["benchmark"]["runs"].startswith("one per scored day") and res["benchmark"]["brand_days"] == 8
+    again = run_evaluation(None, cfg, tmp_path, brands=4, history_days=20, scored_days=2, seed=3, rescore=True)
+    assert again["methods"] == res["methods"]
