@@ -94,6 +94,16 @@ def test_snapshots_too_old_to_reuse_are_deleted(runs, spark):
     assert (fits / f"as_of={DAY - 2 * ONE}").exists()
 
 
+def test_an_unreadable_fits_table_means_refits_not_a_failed_night(spark, tmp_path):
+    from advanced_anomaly_detection.spark import fits_store
+
+    snapshot = tmp_path / f"as_of={DAY - 2 * ONE}"
+    snapshot.mkdir()
+    (snapshot / "part-0.parquet").write_text("not parquet")
+    assert fits_store.read_fits(spark, str(tmp_path), DAY, load_config(None, SMALL)).count() == 0
+    assert fits_store.read_fits(spark, str(tmp_path / "absent"), DAY, load_config(None, SMALL)).count() == 0
+
+
 def test_training_data_reaches_the_driver_in_chunks_of_brands(runs, spark, monkeypatch):
     """Collected a few brands at a time, the training histories are the same as in one collect."""
     from advanced_anomaly_detection.spark import training

@@ -17,7 +17,7 @@ from pyspark.sql import functions as F
 
 from advanced_anomaly_detection.config import Config
 from advanced_anomaly_detection.saved_fits import FIT_SCHEMA
-from advanced_anomaly_detection.spark.io import delete_path, list_dir, path_exists
+from advanced_anomaly_detection.spark.io import delete_path, list_dir
 
 log = logging.getLogger(__name__)
 
@@ -45,9 +45,13 @@ def read_fits(spark: SparkSession, path: str, start: dt.date, cfg: Config) -> Da
     FIT_SCHEMA columns; empty when there is none). Whether each may be reused is decided per brand."""
     newest = start - dt.timedelta(days=2)
     oldest = start - dt.timedelta(days=_max_refit_days(cfg) + 1)
-    if not path_exists(spark, path):
+    if not any(name.startswith(f"{PARTITION}=") for name in list_dir(spark, path)):
         return spark.createDataFrame([], FITS_DDL)
-    snapshots = spark.read.parquet(path).where(F.col(PARTITION).between(F.lit(oldest), F.lit(newest)))
+    try:
+        snapshots = spark.read.parquet(path).where(F.col(PARTITION).between(F.lit(oldest), F.lit(newest)))
+    except Exception as exc:  # noqa: BLE001 - an unreadable table costs a refit of every brand, not the night
+        log.warning("saved fits under %s unreadable, every fit is made afresh: %s", path, str(exc).split("\n")[0])
+        return spark.createDataFrame([], FITS_DDL)
     latest = Window.partitionBy("brand", "fit_detector").orderBy(F.desc("fit_through"), F.desc(PARTITION))
     return (
         snapshots.withColumn("_rank", F.row_number().over(latest))
