@@ -112,8 +112,8 @@ class BenchOptions:
 
 def quick_options(**overrides: Any) -> BenchOptions:
     """Tiny sizes: the whole bench in about a minute on a laptop."""
-    base = BenchOptions(brands=[20, 60], history_days=30, backfill_days=3, backfill_brands=20, reuse_night_brands=20, detector_sample=5,
-                        seed_sample=2, lstm_epochs=1, seed_budget_s=20.0, quick=True)
+    base = BenchOptions(brands=[20, 60], history_days=30, backfill_days=3, backfill_brands=20, reuse_night_brands=20,
+                        detector_sample=5, seed_sample=2, lstm_epochs=1, seed_budget_s=20.0, quick=True)
     return replace(base, **overrides)
 
 

@@ -62,7 +62,8 @@ def test_due_foreign_lookahead_and_unreadable_fits_are_refitted(brand):
     }
     for why, (night_cfg, saved) in cases.items():
         out, kept = _night(brand, NIGHT1 + DAY, night_cfg, {"prophet": saved})
-        assert out["detector_status"].str.contains(f"saved fit {why}", regex=False).all(), out["detector_status"].iloc[0]
+        status = out["detector_status"]
+        assert status.str.contains(f"saved fit {why}", regex=False).all(), status.iloc[0]
         assert not kept["prophet"].reused and out["prophet_anomaly_score"].notna().all()
 
 

@@ -327,7 +327,8 @@ class GenericProphetDetector(_GenericDetector):
             uncertainty_samples=0,
             mcmc_samples=0,
         )
-        self.model_ = fit_map(model, pd.DataFrame({"ds": ds.to_numpy(), "y": y}), self.tol_rel_grad)  # Prophet skips NaN y (gaps)
+        # Prophet skips NaN y (gaps)
+        self.model_ = fit_map(model, pd.DataFrame({"ds": ds.to_numpy(), "y": y}), self.tol_rel_grad)
         yhat = self._yhat(hist)
         resid = y - yhat
         sd = _mad_sd(resid)

@@ -214,7 +214,8 @@ class FittedProphet:
             from prophet import Prophet
 
             t = np.asarray((ds - self.start) / self.t_scale, dtype=float)
-            trend = Prophet.piecewise_linear(t, self.delta, self.k, self.m, self.changepoints_t) * self.y_scale + self.floor
+            trend = Prophet.piecewise_linear(t, self.delta, self.k, self.m, self.changepoints_t)
+            trend = trend * self.y_scale + self.floor
             dates = pd.Series(ds)
             features = [Prophet.fourier_series(dates, period, order) for period, order in self.seasonalities]
             seasonal = (np.hstack(features) @ self.beta) * self.y_scale if features else 0.0
