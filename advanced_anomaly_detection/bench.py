@@ -757,13 +757,14 @@ def run(spark, options: BenchOptions, cfg: Optional[Config] = None, session_info
     # 4. per-detector split on a sample of the first table's brands (in this process)
     series = sample_series(specs[f"nightly_{options.brands[0]}"]["path"], cfg, start, options.detector_sample)
     from advanced_anomaly_detection.detectors import build_detector
+    from advanced_anomaly_detection.saved_fits import refit_days
 
     result["detectors"] = []
     timings: Dict[str, Dict[str, Any]] = {}
     for name in options.detectors:
         log.info("bench: timing %s fit/score on %d brands", name, len(series))
-        refit_days = getattr(getattr(cfg.detectors, name), "refit_days", 1)
-        timings[name] = time_detector(lambda: build_detector(name, cfg, models), series, start, refit_days)
+        timings[name] = time_detector(lambda: build_detector(name, cfg, models), series, start,
+                                      refit_days(cfg, name))
         result["detectors"].append({"detector": name, **timings[name]})
 
     # 5. seed configurations on seed_sample brands of that sample

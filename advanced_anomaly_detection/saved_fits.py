@@ -46,9 +46,14 @@ class SavedFit:
         return (pd.Timestamp(target_start) - (self.fitted_through + HOUR)) / pd.Timedelta(days=1)
 
 
+def refit_days(cfg: Config, name: str) -> int:
+    """Nights a fit of detector `name` serves (1, refit every night, for a detector without the knob)."""
+    return getattr(getattr(cfg.detectors, name), "refit_days", 1)
+
+
 def reusable_detectors(cfg: Config) -> List[str]:
     """Enabled detectors whose fits are kept between nights."""
-    return [n for n in cfg.detectors.enabled() if getattr(getattr(cfg.detectors, n), "refit_days", 1) > 1]
+    return [n for n in cfg.detectors.enabled() if refit_days(cfg, n) > 1]
 
 
 def fit_digest(name: str, cfg: Config) -> str:
@@ -62,12 +67,11 @@ def reuse(fit: Optional[SavedFit], name: str, cfg: Config, target_start: pd.Time
     """(fitted detector, note) from a saved fit, or (None, why not) when it must be refitted."""
     if fit is None:
         return None, ""
-    refit_days = getattr(getattr(cfg.detectors, name), "refit_days", 1)
     if fit.digest != fit_digest(name, cfg):
         return None, "saved fit made with other settings or version, refitted"
     if fit.fitted_through >= pd.Timestamp(target_start):
         return None, "saved fit saw the scored hours, refitted"
-    if fit.age_days(target_start) >= refit_days:
+    if fit.age_days(target_start) >= refit_days(cfg, name):
         return None, ""  # due: the normal refit
     try:
         det = pickle.loads(fit.blob)
@@ -76,11 +80,10 @@ def reuse(fit: Optional[SavedFit], name: str, cfg: Config, target_start: pd.Time
     return det, f"fit of {fit.fitted_through:%Y-%m-%d %H:%M} reused"
 
 
-def saved(det: Any, name: str, cfg: Config, fitted_through: pd.Timestamp, reused: bool,
-          blob: Optional[bytes] = None) -> SavedFit:
-    """The SavedFit of a fitted detector (`blob`: its bytes when it was itself loaded from one)."""
+def saved(det: Any, name: str, cfg: Config, fitted_through: pd.Timestamp) -> SavedFit:
+    """The SavedFit of a detector just fitted on history up to `fitted_through`."""
     return SavedFit(name, pd.Timestamp(fitted_through), fit_digest(name, cfg),
-                    blob if blob is not None else pickle.dumps(det, protocol=pickle.HIGHEST_PROTOCOL), reused)
+                    pickle.dumps(det, protocol=pickle.HIGHEST_PROTOCOL))
 
 
 def from_frame(frame: Optional[pd.DataFrame]) -> Dict[str, SavedFit]:

@@ -4,6 +4,7 @@ that runs inside `applyInPandas`, and it is unit-tested without Spark.
 """
 from __future__ import annotations
 
+import dataclasses
 import logging
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional
@@ -146,10 +147,8 @@ def _fitted(name: str, history: pd.DataFrame, ctx: ScoringContext, saved, fits_o
     if not reused:
         det = build_detector(name, ctx.config, ctx.models).fit(history)
     if fits_out is not None and name in keep and det.status_ == OK:
-        fits_out[name] = saved_fits.saved(
-            det, name, ctx.config, fit.fitted_through if reused else history["window_start"].iloc[-1],
-            reused, blob=fit.blob if reused else None,
-        )
+        fits_out[name] = (dataclasses.replace(fit, reused=True) if reused
+                          else saved_fits.saved(det, name, ctx.config, history["window_start"].iloc[-1]))
     return det, note
 
 

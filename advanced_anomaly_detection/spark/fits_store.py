@@ -16,8 +16,8 @@ from pyspark.sql import DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 
 from advanced_anomaly_detection.config import Config
-from advanced_anomaly_detection.saved_fits import FIT_SCHEMA
-from advanced_anomaly_detection.spark.io import delete_path, list_dir
+from advanced_anomaly_detection.saved_fits import FIT_SCHEMA, refit_days, reusable_detectors
+from advanced_anomaly_detection.spark.io import delete_path, list_dir, write_partitioned
 
 log = logging.getLogger(__name__)
 
@@ -27,8 +27,6 @@ PARTITION = "as_of"
 
 def fits_path(cfg: Config, model_dir: Optional[str]) -> Optional[str]:
     """Where fits are kept (io.fits_path, else <model_dir>/fits), or None when no fit is kept."""
-    from advanced_anomaly_detection.saved_fits import reusable_detectors
-
     if not reusable_detectors(cfg):
         return None
     if cfg.io.fits_path:
@@ -36,15 +34,15 @@ def fits_path(cfg: Config, model_dir: Optional[str]) -> Optional[str]:
     return f"{model_dir.rstrip('/')}/fits" if model_dir else None
 
 
-def _max_refit_days(cfg: Config) -> int:
-    return max(getattr(getattr(cfg.detectors, n), "refit_days", 1) for n in cfg.detectors.enabled())
+def _oldest_reusable(start: dt.date, cfg: Config) -> dt.date:
+    """The oldest snapshot a run scoring from `start` could still reuse a fit from."""
+    return start - dt.timedelta(days=max(refit_days(cfg, n) for n in cfg.detectors.enabled()) + 1)
 
 
 def read_fits(spark: SparkSession, path: str, start: dt.date, cfg: Config) -> DataFrame:
     """Per brand and detector the latest saved fit that a run scoring from `start` may reuse (brand +
     FIT_SCHEMA columns; empty when there is none). Whether each may be reused is decided per brand."""
-    newest = start - dt.timedelta(days=2)
-    oldest = start - dt.timedelta(days=_max_refit_days(cfg) + 1)
+    newest, oldest = start - dt.timedelta(days=2), _oldest_reusable(start, cfg)
     if not any(name.startswith(f"{PARTITION}=") for name in list_dir(spark, path)):
         return spark.createDataFrame([], FITS_DDL)
     try:
@@ -65,17 +63,12 @@ def write_fits(scored: DataFrame, path: str, start: dt.date, run_id: str) -> Non
     fits = scored.where(F.col("fit_blob").isNotNull()).select("brand", *FIT_SCHEMA).withColumn(
         "run_id", F.lit(run_id)
     ).withColumn(PARTITION, F.lit(start - dt.timedelta(days=1)))
-    (
-        fits.write.mode("overwrite")
-        .option("partitionOverwriteMode", "dynamic")
-        .partitionBy(PARTITION)
-        .parquet(path)
-    )
+    write_partitioned(fits, path, PARTITION)
 
 
 def prune_fits(spark: SparkSession, path: str, start: dt.date, cfg: Config) -> int:
     """Delete snapshots older than any run from `start` on could reuse; returns how many."""
-    oldest = start - dt.timedelta(days=_max_refit_days(cfg) + 1)
+    oldest = _oldest_reusable(start, cfg)
     deleted = 0
     for name in list_dir(spark, path):
         if not name.startswith(f"{PARTITION}="):

@@ -25,7 +25,7 @@ from advanced_anomaly_detection.errors import InputValidationError, UserError
 from advanced_anomaly_detection.schema import FEATURE_SIGNALS, GOLD_COLUMNS, RATE_SIGNALS, REQUIRED_GOLD_COLUMNS
 from advanced_anomaly_detection.scoring import OUTPUT_SCHEMA, ScoringContext, score_series
 from advanced_anomaly_detection.spark import fits_store
-from advanced_anomaly_detection.spark.io import path_exists, write_text
+from advanced_anomaly_detection.spark.io import path_exists, write_partitioned, write_text
 
 log = logging.getLogger(__name__)
 
@@ -214,15 +214,6 @@ def score_brands(features: DataFrame, ctx: ScoringContext, fits: Optional[DataFr
     return scored.withColumn("window_date", F.to_date("window_start")).select(*ordered)
 
 
-def write_partitions(df: DataFrame, path: str) -> None:
-    (
-        df.write.mode("overwrite")
-        .option("partitionOverwriteMode", "dynamic")  # replace only the dates written
-        .partitionBy("window_date")
-        .parquet(path)
-    )
-
-
 # ----------------------------------------------------------------------------------------------------
 # the job
 # ----------------------------------------------------------------------------------------------------
@@ -263,11 +254,11 @@ def run(
 
     quarantined = checked.where(F.col("_reason").isNotNull() & in_scope)
     if sum(agg[f"{r}__scored"] or 0 for r in QUARANTINE_REASONS):
-        write_partitions(
+        write_partitioned(
             quarantined.withColumnRenamed("_reason", "quarantine_reason").withColumn("run_id", F.lit(run_id)).drop(
                 "_rates_inconsistent", *[c for c in checked.columns if c.startswith("_given_")]
             ),
-            quarantine_path,
+            quarantine_path, "window_date",
         )
     valid = checked.where(F.col("_reason").isNull()).select("brand", "window_start", *COUNT_COLUMNS, "revenue")
     last_hour = dt.datetime.combine(end, dt.time(23))
@@ -286,13 +277,13 @@ def run(
     kept_at = fits_store.fits_path(cfg, model_dir)
     fits_summary: Dict[str, Any] = {"fits_path": kept_at}
     if kept_at is None:
-        write_partitions(score_brands(features, ctx), output_path)
+        write_partitioned(score_brands(features, ctx), output_path, "window_date")
     else:
         # Two writes from one scoring: the scored rows are kept (memory, else disk) between them.
         scored = score_brands(features, ctx, fits_store.read_fits(spark, kept_at, start, cfg)).persist(
             StorageLevel.MEMORY_AND_DISK
         )
-        write_partitions(scored.drop(*saved_fits.FIT_SCHEMA), output_path)
+        write_partitioned(scored.drop(*saved_fits.FIT_SCHEMA), output_path, "window_date")
         fits_store.write_fits(scored, kept_at, start, run_id)
         fits_summary.update(fits_store.summarise_fits(spark, kept_at, start),
                             snapshots_deleted=fits_store.prune_fits(spark, kept_at, start, cfg))
@@ -351,7 +342,7 @@ def write_alert_events(spark: SparkSession, cfg: Config, output_path: str, start
     events = flagged.groupBy("brand").applyInPandas(events_of_brand, schema=ALERT_SCHEMA)
     events = events.withColumn("window_date", F.to_date("start")).withColumn("run_id", F.lit(run_id))
     path = f"{output_path.rstrip('/')}_alerts"
-    write_partitions(events, path)
+    write_partitioned(events, path, "window_date")
     return spark.read.parquet(path).where(F.col("run_id") == run_id).count()
 
 

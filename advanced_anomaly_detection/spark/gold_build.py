@@ -30,6 +30,7 @@ from pyspark.sql import types as T
 
 from advanced_anomaly_detection.errors import InputValidationError, UserError
 from advanced_anomaly_detection.schema import EVENT_COLUMNS, EVENT_TYPES, GOLD_COLUMNS, RAW_EVENT_COLUMNS
+from advanced_anomaly_detection.spark.io import write_partitioned
 
 log = logging.getLogger(__name__)
 
@@ -223,16 +224,6 @@ def to_gold(silver: DataFrame) -> DataFrame:
         .withColumn("window_date", F.to_date("window_start"))
     )
     return out.select(*GOLD_COLUMNS.keys())
-
-
-def write_partitioned(df: DataFrame, path: str, partition_col: str) -> None:
-    """Parquet, dynamic partition overwrite: replaces only the partitions present in `df`."""
-    (
-        df.write.mode("overwrite")
-        .option("partitionOverwriteMode", "dynamic")
-        .partitionBy(partition_col)
-        .parquet(path)
-    )
 
 
 def _join(root: str, name: str) -> str:

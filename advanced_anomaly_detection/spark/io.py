@@ -1,7 +1,7 @@
 """Filesystem access through Hadoop's FileSystem, so local paths and gs:// behave the same."""
 from __future__ import annotations
 
-from pyspark.sql import SparkSession
+from pyspark.sql import DataFrame, SparkSession
 
 
 def _fs_path(spark: SparkSession, path: str):
@@ -39,6 +39,17 @@ def read_text(spark: SparkSession, path: str) -> str:
         return "\n".join(lines)
     finally:
         stream.close()
+
+
+def write_partitioned(df: DataFrame, path: str, partition_col: str) -> None:
+    """Parquet, dynamic partition overwrite: replaces only the partitions present in `df` (reruns
+    replace, never duplicate)."""
+    (
+        df.write.mode("overwrite")
+        .option("partitionOverwriteMode", "dynamic")
+        .partitionBy(partition_col)
+        .parquet(path)
+    )
 
 
 def list_dir(spark: SparkSession, path: str) -> list:
