@@ -270,6 +270,11 @@ class SparkConfig(_Section):
     # Brands are scored one shuffle partition per task: with a few large partitions the last one
     # leaves cores idle (1,000 brands on 2 cores: 316 s with 8, 298 s with 32).
     shuffle_partitions: int = Field(32, ge=1)
+    # A small run gets fewer partitions: every scoring task costs ~0.6 s before its first brand
+    # (shuffle read, window features, Arrow hand-off), so a task takes at least this many brands
+    # (100 brands on 2 cores: 46 s with 32 tasks, 28 s with 4). Runs of shuffle_partitions x this
+    # many brands or more are not affected.
+    min_brands_per_task: int = Field(25, ge=1)
     # Arrow batch size for applyInPandas (rows per batch handed to Python).
     arrow_max_records_per_batch: int = Field(10000, ge=100)
     # Heap of a local-mode JVM started by our code (driver and tasks in one process); ignored under

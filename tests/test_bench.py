@@ -10,7 +10,7 @@ SCENARIO_FIELDS = {
     "job_elapsed_s", "s_per_brand", "s_per_brand_day", "rows_read", "rows_per_s", "output_rows", "brands_scored",
     "anomalies", "driver_start_rss_mb", "driver_peak_rss_mb", "jvm_peak_rss_mb", "workers_peak_rss_sum_mb",
     "workers_peak_rss_max_mb", "workers_peak_count", "python_workers_alive_at_start", "cpu_s", "cpu_utilisation",
-    "loadavg_before", "loadavg_after",
+    "loadavg_before", "loadavg_after", "scoring_tasks",
 }
 DETECTOR_FIELDS = {"detector", "brands", "fit_wall_s", "fit_cpu_s", "score_wall_s", "score_cpu_s", "total_wall_s",
                    "total_cpu_s", "max_total_wall_s", "statuses"}
@@ -45,6 +45,7 @@ def test_json_has_every_field(result):
         ("nightly", 3, 1), ("nightly_reuse", 3, 1), ("nightly", 6, 1), ("backfill", 3, 2)]
     # the second night scores with the Prophet fits the first night kept
     assert scenarios[0]["fits_new"] == {"prophet": 3} and scenarios[1]["fits_reused"] == {"prophet": 3}
+    assert scenarios[0]["scoring_tasks"] == 2  # 3 brands: one task per core of local[2]
     for s in scenarios:
         assert SCENARIO_FIELDS <= set(s), SCENARIO_FIELDS - set(s)
         assert s["wall_s"] > 0 and s["rows_read"] > 0 and s["rows_per_s"] > 0

@@ -11,6 +11,7 @@ from advanced_anomaly_detection.data import synthetic
 from advanced_anomaly_detection.errors import InputValidationError
 from advanced_anomaly_detection.scoring import OUTPUT_SCHEMA
 from advanced_anomaly_detection.spark import funnel_job
+from advanced_anomaly_detection.spark.session import groups_partitions, shuffle_partitions
 
 # The plumbing is tested with the cheap baseline alone; tests/test_all_detectors_spark.py runs all five.
 BASELINE_ONLY = [f"detectors.{d}.enabled=false" for d in ("prophet", "isolation_forest", "changepoint", "lstm")]
@@ -66,6 +67,19 @@ def test_output_schema_and_row_accounting(first_run, bench):
     assert out["baseline_anomaly_score"].notna().all()
     saved = json.loads(open(summary["summary_path"]).read())
     assert saved["run_id"] == summary["run_id"] and saved["output_rows"] == len(out)
+
+
+def test_few_brands_get_few_scoring_tasks(spark, first_run):
+    summary, _ = first_run
+    # 14 brands, 25 a task at least, but one task per core of local[2]; the session's 4 is the ceiling
+    assert summary["scoring_tasks"] == 2
+    assert spark.conf.get("spark.sql.shuffle.partitions") == "4"  # restored after the run
+    assert [groups_partitions(spark, n, 25) for n in (0, 1, 75, 10_000)] == [2, 2, 3, 4]
+    with pytest.raises(RuntimeError):
+        with shuffle_partitions(spark, 1):
+            assert spark.conf.get("spark.sql.shuffle.partitions") == "1"
+            raise RuntimeError("a failed job")
+    assert spark.conf.get("spark.sql.shuffle.partitions") == "4"
 
 
 def test_planted_anomaly_flagged_at_the_right_hour(first_run, bench):

@@ -26,6 +26,7 @@ from advanced_anomaly_detection.schema import FEATURE_SIGNALS, GOLD_COLUMNS, RAT
 from advanced_anomaly_detection.scoring import OUTPUT_SCHEMA, ScoringContext, score_series
 from advanced_anomaly_detection.spark import fits_store
 from advanced_anomaly_detection.spark.io import path_exists, write_partitioned, write_text
+from advanced_anomaly_detection.spark.session import groups_partitions, shuffle_partitions
 
 log = logging.getLogger(__name__)
 
@@ -214,6 +215,27 @@ def score_brands(features: DataFrame, ctx: ScoringContext, fits: Optional[DataFr
     return scored.withColumn("window_date", F.to_date("window_start")).select(*ordered)
 
 
+def score_and_write(spark: SparkSession, cfg: Config, features: DataFrame, ctx: ScoringContext, output_path: str,
+                    start: dt.date, run_id: str, model_dir: Optional[str]) -> Dict[str, Any]:
+    """Score every brand into the output partitions; with fits kept (fits_store.fits_path), also
+    write the night's fits snapshot. Returns the run summary's `saved_fits` part."""
+    kept_at = fits_store.fits_path(cfg, model_dir)
+    fits_summary: Dict[str, Any] = {"fits_path": kept_at}
+    if kept_at is None:
+        write_partitioned(score_brands(features, ctx), output_path, "window_date")
+        return fits_summary
+    # Two writes from one scoring: the scored rows are kept (memory, else disk) between them.
+    scored = score_brands(features, ctx, fits_store.read_fits(spark, kept_at, start, cfg)).persist(
+        StorageLevel.MEMORY_AND_DISK
+    )
+    write_partitioned(scored.drop(*saved_fits.FIT_SCHEMA), output_path, "window_date")
+    fits_store.write_fits(scored, kept_at, start, run_id)
+    fits_summary.update(fits_store.summarise_fits(spark, kept_at, start),
+                        snapshots_deleted=fits_store.prune_fits(spark, kept_at, start, cfg))
+    scored.unpersist()
+    return fits_summary
+
+
 # ----------------------------------------------------------------------------------------------------
 # the job
 # ----------------------------------------------------------------------------------------------------
@@ -274,26 +296,15 @@ def run(
     ctx = ScoringContext(
         config=cfg, target_start=pd.Timestamp(start), run_id=run_id, model_version=version, models=models
     )
-    kept_at = fits_store.fits_path(cfg, model_dir)
-    fits_summary: Dict[str, Any] = {"fits_path": kept_at}
-    if kept_at is None:
-        write_partitioned(score_brands(features, ctx), output_path, "window_date")
-    else:
-        # Two writes from one scoring: the scored rows are kept (memory, else disk) between them.
-        scored = score_brands(features, ctx, fits_store.read_fits(spark, kept_at, start, cfg)).persist(
-            StorageLevel.MEMORY_AND_DISK
+    # Few brands, few tasks: each scoring task has a fixed cost (session.groups_partitions).
+    tasks = groups_partitions(spark, int(agg["brands"] or 0), cfg.spark.min_brands_per_task)
+    with shuffle_partitions(spark, tasks):
+        fits_summary = score_and_write(spark, cfg, features, ctx, output_path, start, run_id, model_dir)
+        checked.unpersist()
+        summary = summarise(spark, output_path, start, end, agg, run_id)
+        summary["alert_events"] = (
+            write_alert_events(spark, cfg, output_path, start, end, run_id) if summary["anomalies"] else 0
         )
-        write_partitioned(scored.drop(*saved_fits.FIT_SCHEMA), output_path, "window_date")
-        fits_store.write_fits(scored, kept_at, start, run_id)
-        fits_summary.update(fits_store.summarise_fits(spark, kept_at, start),
-                            snapshots_deleted=fits_store.prune_fits(spark, kept_at, start, cfg))
-        scored.unpersist()
-    checked.unpersist()
-
-    summary = summarise(spark, output_path, start, end, agg, run_id)
-    summary["alert_events"] = (
-        write_alert_events(spark, cfg, output_path, start, end, run_id) if summary["anomalies"] else 0
-    )
     summary["alerts_path"] = f"{output_path.rstrip('/')}_alerts"
     summary.update(
         run_id=run_id,
@@ -308,6 +319,7 @@ def run(
         detectors_enabled=cfg.detectors.enabled(),
         models=models,
         saved_fits=fits_summary,
+        scoring_tasks=tasks,
         elapsed_seconds=round(time.time() - started, 1),
     )
     summary_path = f"{output_path.rstrip('/')}_runs/{run_id}.json"

@@ -1,16 +1,21 @@
 """One way to get a SparkSession, locally or on a cluster."""
 from __future__ import annotations
 
+import importlib.util
 import logging
+import math
 import os
 import sys
-from typing import Optional
+from contextlib import contextmanager
+from typing import Iterator, Optional
 
 from pyspark.sql import SparkSession
 
 from advanced_anomaly_detection.config import SparkConfig
 
 log = logging.getLogger(__name__)
+
+PRELOADING_DAEMON = "advanced_anomaly_detection.spark.preloading_daemon"
 
 
 def _on_cluster() -> bool:
@@ -52,6 +57,10 @@ def get_spark(cfg: Optional[SparkConfig] = None) -> SparkSession:
         # Local mode runs every task inside the driver JVM; Spark's 1g default is tight for a nightly
         # run of a thousand brands. Only a JVM started here takes it (spark-submit sets its own).
         conf["spark.driver.memory"] = cfg.local_driver_memory
+        # Workers forked with the scoring libraries already imported (preloading_daemon); on a
+        # cluster the workers may not see this package before a task ships it, so Spark's own daemon.
+        if importlib.util.find_spec(PRELOADING_DAEMON) is not None:
+            conf["spark.python.daemon.module"] = PRELOADING_DAEMON
     conf.update(cfg.conf)
     for key, value in conf.items():
         builder = builder.config(key, value)
@@ -59,3 +68,23 @@ def get_spark(cfg: Optional[SparkConfig] = None) -> SparkSession:
     spark.sparkContext.setLogLevel("ERROR")
     log.info("spark session %s (master=%s)", spark.version, spark.sparkContext.master)
     return spark
+
+
+def groups_partitions(spark: SparkSession, groups: int, min_groups_per_task: int) -> int:
+    """Shuffle partitions for a job that hands `groups` groups to Python: one task per core at least,
+    `min_groups_per_task` groups per task where there are few, never more than the session's setting."""
+    cap = int(spark.conf.get("spark.sql.shuffle.partitions"))
+    cores = spark.sparkContext.defaultParallelism
+    return max(1, min(cap, max(cores, math.ceil(groups / min_groups_per_task))))
+
+
+@contextmanager
+def shuffle_partitions(spark: SparkSession, n: int) -> Iterator[None]:
+    """The session's spark.sql.shuffle.partitions set to `n` for the queries planned inside."""
+    key = "spark.sql.shuffle.partitions"
+    before = spark.conf.get(key)
+    spark.conf.set(key, str(n))
+    try:
+        yield
+    finally:
+        spark.conf.set(key, before)
