@@ -70,7 +70,7 @@ SEEDED_DETECTORS = ("prophet", "changepoint", "lstm")
 MEMORY_METHOD = (
     "psutil RSS sampled every 0.2 s in a background thread of the driver. driver = this Python process; "
     "jvm = java processes among its descendants; python workers = descendants whose command line names "
-    "pyspark.daemon, our preloading_daemon or pyspark.worker (the daemon and the workers it forks): 'sum' is the peak of the sum "
+    "pyspark.daemon or pyspark.worker (the daemon and the workers it forks): 'sum' is the peak of the sum "
     "of their RSS (over-counts pages shared copy-on-write with the daemon), 'max' the peak of the largest one."
 )
 
@@ -136,8 +136,7 @@ def bench_config(cfg: Config, options: BenchOptions) -> Config:
 # --------------------------------------------------------------------------------------------------
 def _is_python_worker(cmdline: Sequence[str]) -> bool:
     text = " ".join(cmdline)
-    # the daemon Spark forks workers from (ours preloads libraries: spark/preloading_daemon.py) and the workers
-    return any(k in text for k in ("pyspark.daemon", "preloading_daemon", "pyspark/worker", "pyspark.worker"))
+    return "pyspark.daemon" in text or "pyspark/worker" in text or "pyspark.worker" in text
 
 
 def _is_jvm(proc, cmdline: Sequence[str]) -> bool:
@@ -158,12 +157,12 @@ def process_snapshot() -> Dict[str, Any]:
             cmd = child.cmdline()
             rss = child.memory_info().rss / MB
             cpu[child.pid] = sum(child.cpu_times()[:2])
-            if _is_jvm(child, cmd):  # first: the JVM's command line names the daemon module in its --conf
-                snap["jvm"] += rss
-            elif _is_python_worker(cmd):
+            if _is_python_worker(cmd):
                 snap["workers_sum"] += rss
                 snap["workers_max"] = max(snap["workers_max"], rss)
                 snap["workers"] += 1
+            elif _is_jvm(child, cmd):
+                snap["jvm"] += rss
         except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
             continue
     snap["cpu"] = cpu

@@ -1,7 +1,6 @@
 """One way to get a SparkSession, locally or on a cluster."""
 from __future__ import annotations
 
-import importlib.util
 import logging
 import math
 import os
@@ -14,8 +13,6 @@ from pyspark.sql import SparkSession
 from advanced_anomaly_detection.config import SparkConfig
 
 log = logging.getLogger(__name__)
-
-PRELOADING_DAEMON = "advanced_anomaly_detection.spark.preloading_daemon"
 
 
 def _on_cluster() -> bool:
@@ -57,10 +54,6 @@ def get_spark(cfg: Optional[SparkConfig] = None) -> SparkSession:
         # Local mode runs every task inside the driver JVM; Spark's 1g default is tight for a nightly
         # run of a thousand brands. Only a JVM started here takes it (spark-submit sets its own).
         conf["spark.driver.memory"] = cfg.local_driver_memory
-        # Workers forked with the scoring libraries already imported (preloading_daemon); on a
-        # cluster the workers may not see this package before a task ships it, so Spark's own daemon.
-        if importlib.util.find_spec(PRELOADING_DAEMON) is not None:
-            conf["spark.python.daemon.module"] = PRELOADING_DAEMON
     conf.update(cfg.conf)
     for key, value in conf.items():
         builder = builder.config(key, value)
