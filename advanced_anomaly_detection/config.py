@@ -112,8 +112,9 @@ class ProphetConfig(_Section):
     # (measured on 28-day hourly series, whose hourly noise is 5% and more); the ~40 ms left is
     # CmdStan's fixed cost (process start, I/O) and Prophet's preprocessing.
     tol_rel_grad: Optional[float] = Field(1e9, gt=0)
-    # A brand's fit is made on one night and reused on the nights after it, this many nights in all
-    # (1: refit every night). Reuse needs io.fits_path or a model dir. A reused fit scores exactly as a
+    # A brand's fit is made on one night and reused on the nights after it, this many nights at most
+    # (1: refit every night); each brand has its own refit night in the cycle (a hash of the brand),
+    # so a night refits ~1/refit_days of the brands. Reuse needs io.fits_path or a model dir. A reused fit scores exactly as a
     # backfill scores its later days (one fit on the history before its first day), the regime the
     # 14-day `aad evaluate` measures; a fit costs ~75 ms of CmdStan per brand, a reused one ~3 ms.
     refit_days: int = Field(7, ge=1)

@@ -2,8 +2,9 @@
 spark/fits_store.py).
 
 A detector whose config section has ``refit_days`` > 1 (Prophet: its fit costs a CmdStan run) is
-fitted on one night and the same fit scores the brand on the following nights until it is
-``refit_days`` nights old. Reuse is safe by construction: a fit is only taken when it was made with
+fitted on one night and the same fit scores the brand on the following nights until its refit
+night: each brand has its own night in the ``refit_days``-night cycle (a hash of the brand), so a
+night refits ~1/refit_days of the brands, and no fit is ever more than ``refit_days`` nights old. Reuse is safe by construction: a fit is only taken when it was made with
 the same detector settings and package version (its digest), on history that ends before the
 first scored hour (no look-ahead), and recently enough. Anything else, an unreadable fit included, is
 refitted and the reason is recorded in the row's detector_status.
@@ -63,15 +64,30 @@ def fit_digest(name: str, cfg: Config) -> str:
     return hashlib.sha256(payload.encode()).hexdigest()[:12]
 
 
-def reuse(fit: Optional[SavedFit], name: str, cfg: Config, target_start: pd.Timestamp) -> Tuple[Optional[Any], str]:
-    """(fitted detector, note) from a saved fit, or (None, why not) when it must be refitted."""
+def refit_slot(key: str, days: int) -> int:
+    """The brand's night in a refit cycle of `days` nights (a stable hash: the same in every process)."""
+    return int(hashlib.sha256(key.encode()).hexdigest()[:8], 16) % days
+
+
+def is_refit_night(key: str, target_start: pd.Timestamp, days: int) -> bool:
+    """Whether the run starting at `target_start` is the brand's refit night. Brands are spread over
+    the cycle by their slot, so a night refits ~1/days of them instead of all of them every days-th night."""
+    night = (pd.Timestamp(target_start).normalize() - pd.Timestamp("1970-01-01")).days
+    return (night + refit_slot(key, days)) % days == 0
+
+
+def reuse(fit: Optional[SavedFit], name: str, cfg: Config, target_start: pd.Timestamp,
+          key: str = "") -> Tuple[Optional[Any], str]:
+    """(fitted detector, note) from a saved fit, or (None, why not) when it must be refitted.
+    `key` (the brand) picks its refit night; a fit is never older than refit_days nights."""
     if fit is None:
         return None, ""
     if fit.digest != fit_digest(name, cfg):
         return None, "saved fit made with other settings or version, refitted"
     if fit.fitted_through >= pd.Timestamp(target_start):
         return None, "saved fit saw the scored hours, refitted"
-    if fit.age_days(target_start) >= refit_days(cfg, name):
+    days = refit_days(cfg, name)
+    if fit.age_days(target_start) >= days or is_refit_night(key, target_start, days):
         return None, ""  # due: the normal refit
     try:
         det = pickle.loads(fit.blob)

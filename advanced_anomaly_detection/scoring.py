@@ -142,7 +142,7 @@ def score_series(series: pd.DataFrame, ctx: ScoringContext,
 def _fitted(name: str, history: pd.DataFrame, ctx: ScoringContext, saved, fits_out, keep):
     """(fitted detector, note): the saved fit when it may be reused, else a fit on `history`."""
     fit = (saved or {}).get(name) if name in keep else None
-    det, note = saved_fits.reuse(fit, name, ctx.config, ctx.target_start)
+    det, note = saved_fits.reuse(fit, name, ctx.config, ctx.target_start, str(history["brand"].iloc[-1]))
     reused = det is not None
     if not reused:
         det = build_detector(name, ctx.config, ctx.models).fit(history)

@@ -8,6 +8,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from advanced_anomaly_detection import saved_fits
 from advanced_anomaly_detection.config import DETECTOR_NAMES, load_config
 from advanced_anomaly_detection.data import synthetic
 from advanced_anomaly_detection.spark import funnel_job
@@ -72,6 +73,8 @@ def test_model_trained_on_first_use_then_reused(runs):
 def test_prophet_fits_kept_and_reused_on_the_next_night(runs):
     root, first, second, out = runs
     fits = root / "models" / "fits"
+    # none of the five brands has its refit night on DAY (how refits spread: tests/test_saved_fits.py)
+    assert not any(saved_fits.is_refit_night(b, pd.Timestamp(DAY), 7) for b in out["brand"].unique())
     assert first["saved_fits"]["fits_new"] == {"prophet": 5} and first["saved_fits"]["fits_reused"] == {"prophet": 0}
     assert second["saved_fits"]["fits_reused"] == {"prophet": 5} and second["saved_fits"]["fits_new"] == {"prophet": 0}
     assert sorted(p.name for p in fits.iterdir() if p.is_dir()) == [f"as_of={DAY - 2 * ONE}", f"as_of={DAY - ONE}"]
