@@ -114,9 +114,10 @@ class ProphetConfig(_Section):
     tol_rel_grad: Optional[float] = Field(1e9, gt=0)
     # A brand's fit is made on one night and reused on the nights after it, this many nights at most
     # (1: refit every night); each brand has its own refit night in the cycle (a hash of the brand),
-    # so a night refits ~1/refit_days of the brands. Reuse needs io.fits_path or a model dir. A reused fit scores exactly as a
-    # backfill scores its later days (one fit on the history before its first day), the regime the
-    # 14-day `aad evaluate` measures; a fit costs ~75 ms of CmdStan per brand, a reused one ~3 ms.
+    # so a night refits ~1/refit_days of the brands. Reuse needs io.fits_path or a model dir. A reused
+    # fit scores exactly as a backfill scores its later days (one fit on the history before its first
+    # day), the regime the 14-day `aad evaluate` measures; a fit costs ~75 ms of CmdStan per brand, a
+    # reused one ~3 ms.
     refit_days: int = Field(7, ge=1)
 
 
@@ -273,7 +274,7 @@ class SparkConfig(_Section):
     shuffle_partitions: int = Field(32, ge=1)
     # A small run gets fewer partitions: every scoring task costs ~0.6 s before its first brand
     # (shuffle read, window features, Arrow hand-off), so a task takes at least this many brands
-    # (100 brands on 2 cores: 46 s with 32 tasks, 28 s with 4). Runs of shuffle_partitions x this
+    # (100 brands on 2 cores: 46 s with 32 tasks, 28-35 s with 4). Runs of shuffle_partitions x this
     # many brands or more are not affected.
     min_brands_per_task: int = Field(25, ge=1)
     # Arrow batch size for applyInPandas (rows per batch handed to Python).

@@ -4,9 +4,10 @@ spark/fits_store.py).
 A detector whose config section has ``refit_days`` > 1 (Prophet: its fit costs a CmdStan run) is
 fitted on one night and the same fit scores the brand on the following nights until its refit
 night: each brand has its own night in the ``refit_days``-night cycle (a hash of the brand), so a
-night refits ~1/refit_days of the brands, and no fit is ever more than ``refit_days`` nights old. Reuse is safe by construction: a fit is only taken when it was made with
-the same detector settings and package version (its digest), on history that ends before the
-first scored hour (no look-ahead), and recently enough. Anything else, an unreadable fit included, is
+night refits ~1/refit_days of the brands, and no fit is ever more than ``refit_days`` nights old.
+Reuse is safe by construction: a fit is only taken when it was made with the same detector settings
+and package version (its digest), on history that ends before the first scored hour (no
+look-ahead), and recently enough. Anything else, an unreadable fit included, is
 refitted and the reason is recorded in the row's detector_status.
 """
 from __future__ import annotations
@@ -77,7 +78,7 @@ def is_refit_night(key: str, target_start: pd.Timestamp, days: int) -> bool:
 
 
 def reuse(fit: Optional[SavedFit], name: str, cfg: Config, target_start: pd.Timestamp,
-          key: str = "") -> Tuple[Optional[Any], str]:
+          key: str) -> Tuple[Optional[Any], str]:
     """(fitted detector, note) from a saved fit, or (None, why not) when it must be refitted.
     `key` (the brand) picks its refit night; a fit is never older than refit_days nights."""
     if fit is None:
