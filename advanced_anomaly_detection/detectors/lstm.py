@@ -1,4 +1,5 @@
-"""LSTM autoencoder: one global Keras model across brands; per-brand normalised windows.
+"""LSTM autoencoder: one global model across brands, trained with Keras, scored in NumPy; per-brand
+normalised windows.
 
 A window is `window_hours` consecutive hours x the configured signals (log1p counts; rates as the
 logit of the volume-shrunk rate, so a rate on tiny volume stays near the brand's pooled rate), each
@@ -15,9 +16,10 @@ is divided by its median on this brand's history windows (a noisy rate is always
 badly, a clean daily cycle well) and raw_score is the mean over signals.
 
 * `train_lstm(histories, cfg, seed)` samples `windows_per_brand` random windows per brand and trains
-  -> `LSTMModel`; `LSTMModel.save(dir)` / `LSTMModel.load(dir)` (Keras `.keras` file + metadata JSON,
-  local paths or anything `tf.io.gfile` reads, e.g. gs://); `get_cached_model(dir)` loads once per
-  Python worker.
+  -> `LSTMModel`; `LSTMModel.save(dir)` / `LSTMModel.load(dir)` (weights.npz + metadata JSON, and the
+  Keras `.keras` file; local paths without TensorFlow, URLs such as gs:// through `tf.io.gfile`);
+  `get_cached_model(dir)` loads once per process. Scoring runs `lstm_forward` (NumPy), so a Spark
+  worker never imports TensorFlow.
 * `LSTMAutoencoderDetector(cfg, model)` per brand: fit keeps the brand's normalisation, the last
   `window_hours - 1` hours as context and the errors of ~480 history windows as the calibration
   reference; score is the error of the window ending at each scored hour (one batched call).
@@ -27,6 +29,7 @@ badly, a clean daily cycle well) and raw_score is the mean over signals.
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import logging
 import os
@@ -42,11 +45,13 @@ import pandas as pd
 from advanced_anomaly_detection import __version__
 from advanced_anomaly_detection.config import LSTMConfig
 from advanced_anomaly_detection.detectors import _funnel_signals as fs
+from advanced_anomaly_detection.detectors import lstm_forward
 from advanced_anomaly_detection.detectors.base import CONSTANT_SERIES, FAILED, Detector
 
 log = logging.getLogger(__name__)
 
 MODEL_FILE = "model.keras"
+WEIGHTS_FILE = "weights.npz"  # what scoring reads (lstm_forward); model.keras is kept for Keras users
 META_FILE = "metadata.json"
 # about this many reference windows per brand (every hour on short histories, every 3 hours on 56 days,
 # every 5 on 90): their errors are the calibration reference, and scoring them is most of the
@@ -64,18 +69,6 @@ def _tf():
 
     tf.get_logger().setLevel(logging.ERROR)
     return tf
-
-
-def limit_tf_threads(threads: int = 1) -> bool:
-    """Pin TF to `threads` intra/inter-op threads (Spark workers: one core per task). Must run before
-    TF does any work; returns False when it is too late (the setting is then left as it is)."""
-    tf = _tf()
-    try:
-        tf.config.threading.set_intra_op_parallelism_threads(threads)
-        tf.config.threading.set_inter_op_parallelism_threads(threads)
-        return True
-    except RuntimeError:
-        return False
 
 
 # ------------------------------------------------------------------------------------------------
@@ -176,12 +169,22 @@ def clock_features(frame: pd.DataFrame) -> np.ndarray:
 
 
 class LSTMModel:
-    """A trained autoencoder plus the metadata needed to use it safely (window, signals, versions)."""
+    """A trained autoencoder: its weights (NumPy arrays) and the metadata needed to use it safely
+    (window, signals, versions); the Keras model too when it was trained or loaded with Keras here.
 
-    def __init__(self, keras_model, metadata: Dict[str, Any]):
-        self.keras_model = keras_model
+    Scoring runs the NumPy forward pass (lstm_forward), so loading, pickling to Spark workers and
+    scoring never import TensorFlow; only training and reading a model saved without weights.npz do.
+    """
+
+    def __init__(self, weights: Dict[str, np.ndarray], metadata: Dict[str, Any], keras_model=None):
+        self.weights = {k: np.asarray(v, dtype=np.float32) for k, v in weights.items()}
         self.metadata = dict(metadata)
-        self._predict_fn = None
+        self.keras_model = keras_model
+        self._forward: Optional[lstm_forward.Autoencoder] = None
+
+    @classmethod
+    def from_keras(cls, keras_model, metadata: Dict[str, Any]) -> "LSTMModel":
+        return cls(lstm_forward.weights_from_keras(keras_model), metadata, keras_model)
 
     @property
     def window(self) -> int:
@@ -191,20 +194,19 @@ class LSTMModel:
     def signals(self) -> List[str]:
         return list(self.metadata["signals"])
 
-    def reconstruct(self, windows: np.ndarray, batch_size: int = 1024) -> np.ndarray:
-        """Reconstructed values of a (n, window, signals + clock) batch, in graph mode (one trace per
-        process: fixed signature, free batch dimension; no Keras predict overhead)."""
-        tf = _tf()
+    def reconstruct(self, windows: np.ndarray, batch_size: int = 512) -> np.ndarray:
+        """Reconstructed values of a (n, window, signals + clock) batch (NumPy, one BLAS thread: a
+        Spark worker has one core)."""
+        from threadpoolctl import threadpool_limits
+
         f = len(self.signals)
-        if self._predict_fn is None:
-            model = self.keras_model
-            spec_v = tf.TensorSpec(shape=(None, self.window, f), dtype=tf.float32)
-            spec_c = tf.TensorSpec(shape=(None, self.window, N_CLOCK), dtype=tf.float32)
-            self._predict_fn = tf.function(lambda v, c: model([v, c], training=False), input_signature=[spec_v, spec_c])
+        if self._forward is None:
+            self._forward = lstm_forward.Autoencoder(self.weights)
         out = []
-        for i in range(0, len(windows), batch_size):
-            chunk = np.ascontiguousarray(windows[i : i + batch_size], dtype=np.float32)
-            out.append(self._predict_fn(tf.constant(chunk[..., :f]), tf.constant(chunk[..., f:])).numpy())
+        with threadpool_limits(1, user_api="blas"):
+            for i in range(0, len(windows), batch_size):
+                chunk = windows[i : i + batch_size]
+                out.append(self._forward(chunk[..., :f], chunk[..., f:]))
         return np.concatenate(out) if out else np.zeros(windows.shape[:2] + (f,), np.float32)
 
     def errors(self, windows: np.ndarray, return_reconstruction: bool = False):
@@ -226,54 +228,98 @@ class LSTMModel:
 
     # --- persistence ----------------------------------------------------------------------------
     def save(self, directory: str) -> str:
-        tf = _tf()
-        gfile = tf.io.gfile
-        gfile.makedirs(directory)
-        with tempfile.TemporaryDirectory() as tmp:
-            local = os.path.join(tmp, MODEL_FILE)
-            self.keras_model.save(local)
-            gfile.copy(local, _join(directory, MODEL_FILE), overwrite=True)
-        with gfile.GFile(_join(directory, META_FILE), "w") as fh:
-            fh.write(json.dumps(self.metadata, indent=2, sort_keys=True))
+        """weights.npz + metadata.json (what scoring reads), and model.keras when there is a Keras model."""
+        _write_bytes(_join(directory, WEIGHTS_FILE), weights_npz(self.weights))
+        _write_bytes(_join(directory, META_FILE), json.dumps(self.metadata, indent=2, sort_keys=True).encode())
+        if self.keras_model is not None:
+            with tempfile.TemporaryDirectory() as tmp:
+                local = os.path.join(tmp, MODEL_FILE)
+                self.keras_model.save(local)
+                _write_bytes(_join(directory, MODEL_FILE), open(local, "rb").read())
         return directory
 
     @classmethod
+    def from_files(cls, metadata_json: bytes, npz: bytes, source: str = "") -> "LSTMModel":
+        """A model from the bytes of metadata.json and weights.npz (read by whatever filesystem holds them)."""
+        with np.load(io.BytesIO(npz), allow_pickle=False) as arrays:
+            weights = {k: arrays[k] for k in arrays.files}
+        model = cls(weights, json.loads(metadata_json))
+        if source:
+            model.metadata["loaded_from"] = source
+        return model
+
+    @classmethod
     def load(cls, directory: str) -> "LSTMModel":
+        """From a local directory (or any URL tf.io.gfile reads). A model saved before weights.npz
+        existed is read with Keras (imports TensorFlow)."""
+        meta = _read_bytes(_join(directory, META_FILE))
+        if _exists(_join(directory, WEIGHTS_FILE)):
+            return cls.from_files(meta, _read_bytes(_join(directory, WEIGHTS_FILE)), directory)
         tf = _tf()
-        gfile = tf.io.gfile
-        with gfile.GFile(_join(directory, META_FILE), "r") as fh:
-            metadata = json.loads(fh.read())
         with tempfile.TemporaryDirectory() as tmp:
             local = os.path.join(tmp, MODEL_FILE)
-            gfile.copy(_join(directory, MODEL_FILE), local, overwrite=True)
+            with open(local, "wb") as fh:
+                fh.write(_read_bytes(_join(directory, MODEL_FILE)))
             keras_model = tf.keras.models.load_model(local, compile=False)
-        model = cls(keras_model, metadata)
+        model = cls.from_keras(keras_model, json.loads(meta))
         model.metadata["loaded_from"] = directory
         return model
 
     def __getstate__(self):
-        # Weights travel with the pickle (the model is small); the graph function is rebuilt lazily.
-        return {
-            "metadata": self.metadata,
-            "config": self.keras_model.get_config(),
-            "weights": self.keras_model.get_weights(),
-        }
+        # The weights travel with the pickle (~80 KB); the Keras model does not (scoring never needs it).
+        return {"metadata": self.metadata, "weights": self.weights}
 
     def __setstate__(self, state):
-        tf = _tf()
-        model = tf.keras.Model.from_config(state["config"])
-        model.set_weights(state["weights"])
-        self.keras_model = model
-        self.metadata = state["metadata"]
-        self._predict_fn = None
+        self.__init__(state["weights"], state["metadata"])
 
     def __repr__(self) -> str:
         m = self.metadata
         return f"LSTMModel(version={m.get('version')!r}, window={m.get('window_hours')}, signals={m.get('signals')})"
 
 
+def weights_npz(weights: Dict[str, np.ndarray]) -> bytes:
+    buf = io.BytesIO()
+    np.savez(buf, **weights)
+    return buf.getvalue()
+
+
 def _join(directory: str, name: str) -> str:
     return directory.rstrip("/") + "/" + name
+
+
+def _is_url(path: str) -> bool:
+    return "://" in path and not path.startswith("file://")
+
+
+def _local(path: str) -> str:
+    return path[len("file://"):] if path.startswith("file://") else path
+
+
+# Local paths with plain Python (no TensorFlow import); URLs (gs://, ...) through tf.io.gfile. The
+# Spark jobs read models through Hadoop's FileSystem instead (spark/training.py).
+def _read_bytes(path: str) -> bytes:
+    if _is_url(path):
+        with _tf().io.gfile.GFile(path, "rb") as fh:
+            return fh.read()
+    with open(_local(path), "rb") as fh:
+        return fh.read()
+
+
+def _write_bytes(path: str, data: bytes) -> None:
+    if _is_url(path):
+        gfile = _tf().io.gfile
+        gfile.makedirs(path.rsplit("/", 1)[0])
+        with gfile.GFile(path, "wb") as fh:
+            fh.write(data)
+        return
+    local = _local(path)
+    os.makedirs(os.path.dirname(local) or ".", exist_ok=True)
+    with open(local, "wb") as fh:
+        fh.write(data)
+
+
+def _exists(path: str) -> bool:
+    return _tf().io.gfile.exists(path) if _is_url(path) else os.path.exists(_local(path))
 
 
 def config_hash(cfg: LSTMConfig) -> str:
@@ -375,20 +421,18 @@ def train_lstm(
         "tensorflow_version": tf.__version__,
         "keras_version": keras.__version__ if hasattr(keras, "__version__") else tf.keras.__version__,
     }
-    return LSTMModel(model, metadata)
+    return LSTMModel.from_keras(model, metadata)
 
 
 _CACHE: Dict[str, LSTMModel] = {}
 _CACHE_LOCK = threading.Lock()
 
 
-def get_cached_model(path: str, threads: Optional[int] = 1) -> LSTMModel:
-    """The model at `path`, loaded once per Python process (Spark worker) and reused."""
+def get_cached_model(path: str) -> LSTMModel:
+    """The model at `path`, loaded once per Python process and reused."""
     with _CACHE_LOCK:
         model = _CACHE.get(path)
         if model is None:
-            if threads:
-                limit_tf_threads(threads)
             model = LSTMModel.load(path)
             _CACHE[path] = model
         return model

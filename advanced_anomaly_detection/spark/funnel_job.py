@@ -286,16 +286,15 @@ def run(
     last_hour = dt.datetime.combine(end, dt.time(23))
     features = add_features(complete_grid(valid, last_hour), cfg)
 
-    if models is None:
-        from advanced_anomaly_detection.spark.training import ensure_models
+    from advanced_anomaly_detection.spark.training import ensure_models, models_for_scoring
 
+    if models is None:
         models = ensure_models(spark, cfg, gold_path, model_dir, start - dt.timedelta(days=1))
     version = model_version or f"aad-{__version__}+cfg.{cfg.digest()}" + "".join(
         f"+{name}.{path.rstrip('/').rsplit('/', 1)[-1]}" for name, path in sorted(models.items())
     )
-    ctx = ScoringContext(
-        config=cfg, target_start=pd.Timestamp(start), run_id=run_id, model_version=version, models=models
-    )
+    ctx = ScoringContext(config=cfg, target_start=pd.Timestamp(start), run_id=run_id, model_version=version,
+                         models=models_for_scoring(spark, models))
     # Few brands, few tasks: each scoring task has a fixed cost (session.groups_partitions).
     tasks = groups_partitions(spark, int(agg["brands"] or 0), cfg.spark.min_brands_per_task)
     with shuffle_partitions(spark, tasks):

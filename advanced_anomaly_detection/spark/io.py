@@ -41,6 +41,15 @@ def read_text(spark: SparkSession, path: str) -> str:
         stream.close()
 
 
+def read_bytes(spark: SparkSession, path: str) -> bytes:
+    fs, hpath = _fs_path(spark, path)
+    stream = fs.open(hpath)
+    try:
+        return bytes(spark.sparkContext._jvm.org.apache.commons.io.IOUtils.toByteArray(stream))
+    finally:
+        stream.close()
+
+
 def write_partitioned(df: DataFrame, path: str, partition_col: str) -> None:
     """Parquet, dynamic partition overwrite: replaces only the partitions present in `df` (reruns
     replace, never duplicate)."""

@@ -1,7 +1,8 @@
 """Training of the global models on Spark data: the LSTM autoencoder, and "train on first use".
 
 Model directory layout (local path or gs://):
-    <model_dir>/lstm/<version>/model.keras, metadata.json     one directory per trained version
+    <model_dir>/lstm/<version>/weights.npz, metadata.json,    one directory per trained version
+                               model.keras                 (scoring reads the first two)
     <model_dir>/lstm/LATEST                                   the version scoring uses
 """
 from __future__ import annotations
@@ -10,7 +11,7 @@ import datetime as dt
 import logging
 import time
 import zlib
-from typing import Dict, Iterator, Optional
+from typing import Any, Dict, Iterator, Optional
 
 import pandas as pd
 from pyspark.sql import SparkSession
@@ -19,7 +20,7 @@ from pyspark.sql import functions as F
 from advanced_anomaly_detection.config import Config
 from advanced_anomaly_detection.errors import UserError
 from advanced_anomaly_detection.spark import funnel_job
-from advanced_anomaly_detection.spark.io import path_exists, read_text, write_text
+from advanced_anomaly_detection.spark.io import path_exists, read_bytes, read_text, write_text
 
 log = logging.getLogger(__name__)
 
@@ -121,3 +122,22 @@ def ensure_models(spark: SparkSession, cfg: Config, gold_path: str, model_dir: O
         log.warning("%s: training one on history up to %s first", reason, history_end)
         path = train_lstm_model(spark, cfg, gold_path, model_dir, history_end)["path"]
     return {"lstm": path}
+
+
+def models_for_scoring(spark: SparkSession, models: Dict[str, Any]) -> Dict[str, Any]:
+    """`models` with the LSTM's path replaced by the model, read once on the driver through Hadoop's
+    FileSystem (local, gs://, ...). It travels to the workers inside the scoring function (~80 KB of
+    NumPy arrays), so no worker reads the model or imports TensorFlow. A model saved before
+    weights.npz existed is read with Keras here (TensorFlow on the driver only)."""
+    from advanced_anomaly_detection.detectors.lstm import META_FILE, WEIGHTS_FILE, LSTMModel
+
+    path = models.get("lstm")
+    if not isinstance(path, str):
+        return dict(models)
+    if path_exists(spark, f"{path}/{WEIGHTS_FILE}"):
+        model = LSTMModel.from_files(read_bytes(spark, f"{path}/{META_FILE}"), read_bytes(spark, f"{path}/{WEIGHTS_FILE}"),
+                                     source=path)
+    else:
+        log.info("lstm model %s has no %s (saved by an older version): reading its Keras file", path, WEIGHTS_FILE)
+        model = LSTMModel.load(path)
+    return {**models, "lstm": model}
