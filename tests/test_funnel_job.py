@@ -11,7 +11,7 @@ from advanced_anomaly_detection.data import synthetic
 from advanced_anomaly_detection.errors import InputValidationError
 from advanced_anomaly_detection.scoring import OUTPUT_SCHEMA
 from advanced_anomaly_detection.spark import funnel_job
-from advanced_anomaly_detection.spark.session import groups_partitions, shuffle_partitions
+from advanced_anomaly_detection.spark.session import adaptive_cached_plans, groups_partitions, shuffle_partitions
 
 # The plumbing is tested with the cheap baseline alone; tests/test_all_detectors_spark.py runs all five.
 BASELINE_ONLY = [f"detectors.{d}.enabled=false" for d in ("prophet", "isolation_forest", "changepoint", "lstm")]
@@ -75,11 +75,18 @@ def test_few_brands_get_few_scoring_tasks(spark, first_run):
     assert summary["scoring_tasks"] == 2
     assert spark.conf.get("spark.sql.shuffle.partitions") == "4"  # restored after the run
     assert [groups_partitions(spark, n, 25) for n in (0, 1, 75, 10_000)] == [2, 2, 3, 4]
+    coalesce = "spark.sql.adaptive.coalescePartitions.enabled"
+    cached = "spark.sql.optimizer.canChangeCachedPlanOutputPartitioning"
+    assert spark.conf.get(coalesce) == "true" and spark.conf.get(cached) == "false"  # both restored after the run
     with pytest.raises(RuntimeError):
         with shuffle_partitions(spark, 1):
-            assert spark.conf.get("spark.sql.shuffle.partitions") == "1"
+            # sized on purpose: AQE must not merge the scoring tasks back into one
+            assert spark.conf.get("spark.sql.shuffle.partitions") == "1" and spark.conf.get(coalesce) == "false"
             raise RuntimeError("a failed job")
-    assert spark.conf.get("spark.sql.shuffle.partitions") == "4"
+    assert spark.conf.get("spark.sql.shuffle.partitions") == "4" and spark.conf.get(coalesce) == "true"
+    with adaptive_cached_plans(spark):
+        assert spark.conf.get(cached) == "true"
+    assert spark.conf.get(cached) == "false"
 
 
 def test_planted_anomaly_flagged_at_the_right_hour(first_run, bench):

@@ -29,7 +29,8 @@ def weights_from_keras(keras_model) -> Dict[str, np.ndarray]:
     pass does not compute (other activations, no bias, reversed)."""
     for name in ("encoder", "decoder"):
         c = keras_model.get_layer(name).get_config()
-        got = (c.get("activation"), c.get("recurrent_activation"), c.get("use_bias", True), c.get("go_backwards", False))
+        got = (c.get("activation"), c.get("recurrent_activation"), c.get("use_bias", True),
+               c.get("go_backwards", False))
         if got != ("tanh", "sigmoid", True, False):
             raise ValueError(f"LSTM layer {name!r} has (activation, recurrent_activation, use_bias, go_backwards) "
                              f"{got}; the NumPy forward pass computes ('tanh', 'sigmoid', True, False) only")

@@ -26,7 +26,7 @@ from advanced_anomaly_detection.schema import FEATURE_SIGNALS, GOLD_COLUMNS, RAT
 from advanced_anomaly_detection.scoring import OUTPUT_SCHEMA, ScoringContext, score_series
 from advanced_anomaly_detection.spark import fits_store
 from advanced_anomaly_detection.spark.io import path_exists, write_partitioned, write_text
-from advanced_anomaly_detection.spark.session import groups_partitions, shuffle_partitions
+from advanced_anomaly_detection.spark.session import adaptive_cached_plans, groups_partitions, shuffle_partitions
 
 log = logging.getLogger(__name__)
 
@@ -261,16 +261,18 @@ def run(
     log.info("run %s: scoring %s..%s from %s (history from %s)", run_id, start, end, gold_path, first_read)
 
     raw = read_gold(spark, gold_path, first_read, end)
-    checked = validate(raw).cache()
     in_scope = F.col("window_date") >= F.lit(start)
-    agg = checked.agg(
-        F.count(F.lit(1)).alias("rows_read"),
-        F.sum(in_scope.cast("long")).alias("rows_in_scored_dates"),
-        F.sum((F.col("_rates_inconsistent") & F.col("_reason").isNull()).cast("long")).alias("rates_recomputed"),
-        *[F.sum((F.col("_reason") == r).cast("long")).alias(r) for r in QUARANTINE_REASONS],
-        *[F.sum(((F.col("_reason") == r) & in_scope).cast("long")).alias(f"{r}__scored") for r in QUARANTINE_REASONS],
-        F.countDistinct(F.when(F.col("_reason").isNull(), F.col("brand"))).alias("brands"),
-    ).first().asDict()
+    with adaptive_cached_plans(spark):  # the duplicate check's shuffle sized to the input, not 32 tasks
+        checked = validate(raw).cache()
+        agg = checked.agg(
+            F.count(F.lit(1)).alias("rows_read"),
+            F.sum(in_scope.cast("long")).alias("rows_in_scored_dates"),
+            F.sum((F.col("_rates_inconsistent") & F.col("_reason").isNull()).cast("long")).alias("rates_recomputed"),
+            *[F.sum((F.col("_reason") == r).cast("long")).alias(r) for r in QUARANTINE_REASONS],
+            *[F.sum(((F.col("_reason") == r) & in_scope).cast("long")).alias(f"{r}__scored")
+              for r in QUARANTINE_REASONS],
+            F.countDistinct(F.when(F.col("_reason").isNull(), F.col("brand"))).alias("brands"),
+        ).first().asDict()
     if not agg["rows_read"]:
         raise InputValidationError(f"gold table {gold_path} has no rows between {first_read} and {end}")
 

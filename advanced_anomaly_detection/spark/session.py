@@ -6,7 +6,7 @@ import math
 import os
 import sys
 from contextlib import contextmanager
-from typing import Iterator, Optional
+from typing import Dict, Iterator, Optional
 
 from pyspark.sql import SparkSession
 
@@ -72,12 +72,29 @@ def groups_partitions(spark: SparkSession, groups: int, min_groups_per_task: int
 
 
 @contextmanager
-def shuffle_partitions(spark: SparkSession, n: int) -> Iterator[None]:
-    """The session's spark.sql.shuffle.partitions set to `n` for the queries planned inside."""
-    key = "spark.sql.shuffle.partitions"
-    before = spark.conf.get(key)
-    spark.conf.set(key, str(n))
+def session_conf(spark: SparkSession, settings: Dict[str, str]) -> Iterator[None]:
+    """The session's SQL settings changed for the queries planned inside, restored after (also on failure)."""
+    before = {key: spark.conf.get(key, None) for key in settings}
+    for key, value in settings.items():
+        spark.conf.set(key, value)
     try:
         yield
     finally:
-        spark.conf.set(key, before)
+        for key, value in before.items():
+            if value is None:
+                spark.conf.unset(key)
+            else:
+                spark.conf.set(key, value)
+
+
+def shuffle_partitions(spark: SparkSession, n: int):
+    """spark.sql.shuffle.partitions set to `n` for the queries planned inside, and AQE's coalescing
+    off: the tasks are sized on purpose (a Python UDF's cost is not proportional to its input bytes)."""
+    return session_conf(spark, {"spark.sql.shuffle.partitions": str(n),
+                                "spark.sql.adaptive.coalescePartitions.enabled": "false"})
+
+
+def adaptive_cached_plans(spark: SparkSession):
+    """AQE allowed inside plans cached within (Spark's default keeps a cached plan's shuffles at
+    spark.sql.shuffle.partitions): a small input's shuffles are then coalesced to a few tasks."""
+    return session_conf(spark, {"spark.sql.optimizer.canChangeCachedPlanOutputPartitioning": "true"})

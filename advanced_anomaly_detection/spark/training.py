@@ -135,8 +135,8 @@ def models_for_scoring(spark: SparkSession, models: Dict[str, Any]) -> Dict[str,
     if not isinstance(path, str):
         return dict(models)
     if path_exists(spark, f"{path}/{WEIGHTS_FILE}"):
-        model = LSTMModel.from_files(read_bytes(spark, f"{path}/{META_FILE}"), read_bytes(spark, f"{path}/{WEIGHTS_FILE}"),
-                                     source=path)
+        model = LSTMModel.from_files(read_bytes(spark, f"{path}/{META_FILE}"),
+                                     read_bytes(spark, f"{path}/{WEIGHTS_FILE}"), source=path)
     else:
         log.info("lstm model %s has no %s (saved by an older version): reading its Keras file", path, WEIGHTS_FILE)
         model = LSTMModel.load(path)
