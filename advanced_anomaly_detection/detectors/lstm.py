@@ -235,7 +235,8 @@ class LSTMModel:
             with tempfile.TemporaryDirectory() as tmp:
                 local = os.path.join(tmp, MODEL_FILE)
                 self.keras_model.save(local)
-                _write_bytes(_join(directory, MODEL_FILE), open(local, "rb").read())
+                with open(local, "rb") as fh:
+                    _write_bytes(_join(directory, MODEL_FILE), fh.read())
         return directory
 
     @classmethod
