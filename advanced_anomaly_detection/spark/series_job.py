@@ -22,7 +22,6 @@ from advanced_anomaly_detection import generic_series as gs
 from advanced_anomaly_detection.config import Config
 from advanced_anomaly_detection.errors import InputValidationError, UserError
 from advanced_anomaly_detection.spark.io import path_exists, write_text
-from advanced_anomaly_detection.spark.session import groups_partitions, shuffle_partitions
 
 log = logging.getLogger(__name__)
 
@@ -95,16 +94,6 @@ def run(spark: SparkSession, cfg: Config, input_path: str, output_path: str, tim
         fmt: str = "auto") -> Dict[str, Any]:
     options = options or gs.SeriesOptions()
     rows = select_columns(read_input(spark, input_path, fmt), time_col, value_col, series_col)
-    # Few series, few tasks (as the funnel job): a scoring task costs ~0.6 s before its first series,
-    # and the persisted scoring plan would otherwise keep spark.sql.shuffle.partitions tasks, most empty.
-    # Counting the series is one extra scan of the input: cheap beside scoring it.
-    tasks = groups_partitions(spark, rows.select("series_id").distinct().count(), cfg.spark.min_brands_per_task)
-    with shuffle_partitions(spark, tasks):
-        return _score_and_write(spark, cfg, rows, input_path, output_path, options, tasks)
-
-
-def _score_and_write(spark: SparkSession, cfg: Config, rows: DataFrame, input_path: str, output_path: str,
-                     options: gs.SeriesOptions, tasks: int) -> Dict[str, Any]:
     scored = score(rows, cfg, options).persist()
     try:
         reports: List[Dict[str, Any]] = [
@@ -127,7 +116,6 @@ def _score_and_write(spark: SparkSession, cfg: Config, rows: DataFrame, input_pa
     finally:
         scored.unpersist()
     summary = summarise(reports, ran, input_path, output_path)
-    summary["scoring_tasks"] = tasks
     write_text(spark, summary["summary_path"], json.dumps(summary, indent=2, default=str))
     return summary
 
