@@ -37,7 +37,7 @@ import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Any, Dict, Iterable, List, Optional, Tuple
+from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple
 
 import numpy as np
 import pandas as pd
@@ -240,29 +240,26 @@ class LSTMModel:
         return directory
 
     @classmethod
-    def from_files(cls, metadata_json: bytes, npz: bytes, source: str = "") -> "LSTMModel":
-        """A model from the bytes of metadata.json and weights.npz (read by whatever filesystem holds them)."""
-        with np.load(io.BytesIO(npz), allow_pickle=False) as arrays:
-            weights = {k: arrays[k] for k in arrays.files}
-        model = cls(weights, json.loads(metadata_json))
-        if source:
-            model.metadata["loaded_from"] = source
-        return model
-
-    @classmethod
-    def load(cls, directory: str) -> "LSTMModel":
-        """From a local directory (or any URL tf.io.gfile reads). A model saved before weights.npz
-        existed is read with Keras (imports TensorFlow)."""
-        meta = _read_bytes(_join(directory, META_FILE))
-        if _exists(_join(directory, WEIGHTS_FILE)):
-            return cls.from_files(meta, _read_bytes(_join(directory, WEIGHTS_FILE)), directory)
-        tf = _tf()
-        with tempfile.TemporaryDirectory() as tmp:
-            local = os.path.join(tmp, MODEL_FILE)
-            with open(local, "wb") as fh:
-                fh.write(_read_bytes(_join(directory, MODEL_FILE)))
-            keras_model = tf.keras.models.load_model(local, compile=False)
-        model = cls.from_keras(keras_model, json.loads(meta))
+    def load(cls, directory: str, read: Optional[Callable[[str], bytes]] = None,
+             exists: Optional[Callable[[str], bool]] = None) -> "LSTMModel":
+        """From a directory: weights.npz + metadata.json, or, for a model saved before weights.npz
+        existed, model.keras through Keras (imports TensorFlow). `read` / `exists` give the filesystem
+        (default: local paths with plain Python, URLs such as gs:// through tf.io.gfile; the Spark jobs
+        pass Hadoop's FileSystem)."""
+        read, exists = read or _read_bytes, exists or _exists
+        metadata = json.loads(read(_join(directory, META_FILE)))
+        if exists(_join(directory, WEIGHTS_FILE)):
+            with np.load(io.BytesIO(read(_join(directory, WEIGHTS_FILE))), allow_pickle=False) as arrays:
+                model = cls({k: arrays[k] for k in arrays.files}, metadata)
+        else:
+            log.info("lstm model %s has no %s (saved by an older version): reading its Keras file", directory,
+                     WEIGHTS_FILE)
+            tf = _tf()
+            with tempfile.TemporaryDirectory() as tmp:
+                local = os.path.join(tmp, MODEL_FILE)
+                with open(local, "wb") as fh:
+                    fh.write(read(_join(directory, MODEL_FILE)))
+                model = cls.from_keras(tf.keras.models.load_model(local, compile=False), metadata)
         model.metadata["loaded_from"] = directory
         return model
 

@@ -53,7 +53,6 @@ class Autoencoder:
         w = {k: np.asarray(weights[k], dtype=np.float32) for k in ARRAY_NAMES}
         self.units = w["encoder/recurrent_kernel"].shape[0]
         self.latent_dim = w["latent/kernel"].shape[1]
-        self.n_features = w["reconstruction/kernel"].shape[1]
         u = self.units
         for layer in ("encoder", "decoder"):
             if w[f"{layer}/recurrent_kernel"].shape != (u, 4 * u) or w[f"{layer}/bias"].shape != (4 * u,):
@@ -63,13 +62,13 @@ class Autoencoder:
         half = np.concatenate([np.full(2 * u, 0.5), np.ones(u), np.full(u, 0.5)]).astype(np.float32)
         self.gate_scale = half
         self.gate_shift = np.where(half == 0.5, 0.5, 0.0).astype(np.float32)
-        self.enc_kernel = w["encoder/kernel"] * half
-        self.enc_recurrent = w["encoder/recurrent_kernel"] * half
+        # Each step is one product [h, x_t] @ [recurrent; kernel]. The decoder's input is [latent, clock]:
+        # its latent rows multiply a constant, folded into a per-window bias at call time.
+        self.enc_stacked = np.vstack([w["encoder/recurrent_kernel"], w["encoder/kernel"]]) * half
         self.enc_bias = w["encoder/bias"] * half
         dec_kernel = w["decoder/kernel"] * half
-        self.dec_kernel_latent = dec_kernel[: self.latent_dim]  # the decoder's input is [latent, clock]
-        self.dec_kernel_clock = dec_kernel[self.latent_dim :]
-        self.dec_recurrent = w["decoder/recurrent_kernel"] * half
+        self.dec_kernel_latent = dec_kernel[: self.latent_dim]
+        self.dec_stacked = np.vstack([w["decoder/recurrent_kernel"] * half, dec_kernel[self.latent_dim :]])
         self.dec_bias = w["decoder/bias"] * half
         self.latent_kernel, self.latent_bias = w["latent/kernel"], w["latent/bias"]
         self.out_kernel, self.out_bias = w["reconstruction/kernel"], w["reconstruction/bias"]
@@ -77,21 +76,18 @@ class Autoencoder:
     def __call__(self, values: np.ndarray, clock: np.ndarray) -> np.ndarray:
         # time-major (T, n, .) so each step reads a contiguous block
         x = np.concatenate([values, clock], axis=-1).astype(np.float32).transpose(1, 0, 2)
-        h = self._recur(x, self.enc_kernel, self.enc_recurrent, self.enc_bias, sequence=False)
+        h = self._recur(x, self.enc_stacked, self.enc_bias, sequence=False)
         z = h @ self.latent_kernel + self.latent_bias
         clock_t = np.ascontiguousarray(clock.transpose(1, 0, 2), dtype=np.float32)
-        d = self._recur(clock_t, self.dec_kernel_clock, self.dec_recurrent,
-                        z @ self.dec_kernel_latent + self.dec_bias, sequence=True)
+        d = self._recur(clock_t, self.dec_stacked, z @ self.dec_kernel_latent + self.dec_bias, sequence=True)
         return np.ascontiguousarray((d @ self.out_kernel + self.out_bias).transpose(1, 0, 2))
 
-    def _recur(self, inputs: np.ndarray, kernel: np.ndarray, recurrent: np.ndarray, bias: np.ndarray,
-               sequence: bool) -> np.ndarray:
-        """The LSTM recurrence over inputs (T, n, k): the last hidden state (n, u), or every step's
-        (T, n, u) when `sequence`. `bias` is (4u,) or (n, 4u) (the decoder's constant latent input
-        folded in). Each step is one product [h, x_t] @ [recurrent; kernel] on cache-sized buffers."""
+    def _recur(self, inputs: np.ndarray, stacked: np.ndarray, bias: np.ndarray, sequence: bool) -> np.ndarray:
+        """The LSTM recurrence over inputs (T, n, k) with `stacked` = [recurrent; kernel] (u + k, 4u):
+        the last hidden state (n, u), or every step's (T, n, u) when `sequence`. `bias` is (4u,) or
+        (n, 4u) (the decoder's constant latent input folded in)."""
         steps, n, k = inputs.shape
         u = self.units
-        stacked = np.vstack([recurrent, kernel])
         hx = np.zeros((n, u + k), np.float32)  # [h, x_t]
         h = hx[:, :u]
         c = np.zeros((n, u), np.float32)

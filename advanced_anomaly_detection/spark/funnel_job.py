@@ -288,7 +288,7 @@ def run(
     last_hour = dt.datetime.combine(end, dt.time(23))
     features = add_features(complete_grid(valid, last_hour), cfg)
 
-    from advanced_anomaly_detection.spark.training import ensure_models, models_for_scoring
+    from advanced_anomaly_detection.spark.training import ensure_models, models_for_scoring  # imports this module
 
     if models is None:
         models = ensure_models(spark, cfg, gold_path, model_dir, start - dt.timedelta(days=1))

@@ -127,17 +127,11 @@ def ensure_models(spark: SparkSession, cfg: Config, gold_path: str, model_dir: O
 def models_for_scoring(spark: SparkSession, models: Dict[str, Any]) -> Dict[str, Any]:
     """`models` with the LSTM's path replaced by the model, read once on the driver through Hadoop's
     FileSystem (local, gs://, ...). It travels to the workers inside the scoring function (~80 KB of
-    NumPy arrays), so no worker reads the model or imports TensorFlow. A model saved before
-    weights.npz existed is read with Keras here (TensorFlow on the driver only)."""
-    from advanced_anomaly_detection.detectors.lstm import META_FILE, WEIGHTS_FILE, LSTMModel
+    NumPy arrays), so no worker reads the model or imports TensorFlow."""
+    from advanced_anomaly_detection.detectors.lstm import LSTMModel
 
     path = models.get("lstm")
     if not isinstance(path, str):
         return dict(models)
-    if path_exists(spark, f"{path}/{WEIGHTS_FILE}"):
-        model = LSTMModel.from_files(read_bytes(spark, f"{path}/{META_FILE}"),
-                                     read_bytes(spark, f"{path}/{WEIGHTS_FILE}"), source=path)
-    else:
-        log.info("lstm model %s has no %s (saved by an older version): reading its Keras file", path, WEIGHTS_FILE)
-        model = LSTMModel.load(path)
+    model = LSTMModel.load(path, read=lambda p: read_bytes(spark, p), exists=lambda p: path_exists(spark, p))
     return {**models, "lstm": model}
