@@ -6,11 +6,13 @@
 
 Input rows hold two string (or typed) columns ``ts`` and ``value``. Cleaning counts and drops rows
 whose timestamp is missing or unparseable, counts non-numeric values (the point stays on the grid as
-a gap), snaps timestamps onto the inferred regular grid (median step snapped to 1/5/10/15/30 min,
-1 h, 1 day), merges duplicate timestamps (mean) and reindexes gaps (``is_filled``; never scored).
+a gap), snaps timestamps onto the grid of the inferred cadence (cadence.py: any step of whole seconds,
+jitter snapped to round steps, or calendar months / quarters / years; a time column of plain numbers
+is read as Unix epochs, yyyymmdd dates or positions), merges duplicate timestamps (mean) and
+reindexes gaps (``is_filled``; never scored).
 
-Scoring, without ``train_until``: walk forward block by block (a day for sub-daily data, a week
-(Mon-Sun) for daily data); each block is scored by detectors fitted only on the points before it; the
+Scoring, without ``train_until``: walk forward block by block (a day for intraday data, a week
+(Mon-Sun) for daily data, a year for monthly / quarterly data, else MAX_BLOCKS runs of points); each block is scored by detectors fitted only on the points before it; the
 first blocks are warm-up (``scoring_status = warmup``). With ``train_until``: fit on points <= it
 (``training``), score the rest. Calibrated detector scores go through ``ensemble.combine``.
 """
@@ -18,11 +20,13 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple, Union
 
 import numpy as np
 import pandas as pd
 
+from advanced_anomaly_detection import cadence as cad
+from advanced_anomaly_detection.cadence import Cadence
 from advanced_anomaly_detection.config import Config
 from advanced_anomaly_detection.detectors import generic
 from advanced_anomaly_detection.detectors.base import OK
@@ -31,6 +35,7 @@ from advanced_anomaly_detection.errors import UserError
 
 log = logging.getLogger(__name__)
 
+# Well-known steps by the names reports give them (any other step works too: cadence.py).
 FREQUENCIES: Dict[str, pd.Timedelta] = {
     "1min": pd.Timedelta(minutes=1),
     "5min": pd.Timedelta(minutes=5),
@@ -40,20 +45,24 @@ FREQUENCIES: Dict[str, pd.Timedelta] = {
     "1h": pd.Timedelta(hours=1),
     "1D": pd.Timedelta(days=1),
 }
-# A median step further than this factor from every supported frequency is "unknown".
-SNAP_TOLERANCE = 1.5
+# Walk-forward for cadences without a day or week to block by: at most this many blocks (fits).
+MAX_BLOCKS = 40
 DETECTORS = ("baseline", "prophet", "isolation_forest", "changepoint")
 NOT_APPLICABLE = {"lstm": "not_applicable"}  # global model trained on funnel windows
 
 SCORED, WARMUP, TRAINING, FILLED, NO_DETECTOR = "scored", "warmup", "training", "filled_gap", "no_detector_ran"
 POINT_COLUMNS = ["timestamp", "series_id", "value", "is_filled", "expected_value"]
+# A time column of plain numbers (positions, Unix epochs) also gets each grid point in its own numbers.
+TIME_NUMBER = "time_number"
+NUMERIC_TIMES = ("positions",) + tuple(h for h, _, _, _ in cad.EPOCH_UNITS)
 
 
 @dataclass
 class SeriesOptions:
-    train_until: Optional[pd.Timestamp] = None  # naive UTC
-    freq: Optional[str] = None  # force one of FREQUENCIES instead of inferring
+    train_until: Optional[Union[pd.Timestamp, float]] = None  # naive UTC, or a number in the time column's units
+    freq: Optional[str] = None  # force a cadence (cadence.parse_cadence) instead of inferring it
     warmup_days: Optional[float] = None  # walk-forward warm-up; None: auto
+    warmup_points: Optional[int] = None  # the same in points (for any cadence)
     min_history_days: Optional[float] = None  # smallest history a fit accepts; None: 2 days / 14 days
     history_days: Optional[float] = None  # fit on at most this much recent history; None: 28 d / 730 d
     max_history_points: int = 6000
@@ -68,31 +77,14 @@ def _blank(s: pd.Series) -> pd.Series:
 
 
 def parse_timestamps(raw: pd.Series) -> pd.Series:
-    """Naive UTC timestamps (offsets converted to UTC); NaT where missing or unparseable."""
-    if pd.api.types.is_datetime64_any_dtype(raw):
-        ts = pd.to_datetime(raw, utc=True)
-    else:
-        ts = pd.to_datetime(raw.astype("string").str.strip(), errors="coerce", utc=True, format="mixed")
-    return ts.dt.tz_localize(None)
-
-
-def infer_frequency(ts: pd.Series, series_id: str) -> Tuple[str, pd.Timedelta, pd.Timedelta]:
-    """(name, step, median step) of sorted unique timestamps; UserError if no supported step fits."""
-    steps = np.diff(np.sort(pd.to_datetime(ts.unique())).astype("datetime64[ns]").astype(np.int64))
-    median = pd.Timedelta(int(np.median(steps)), unit="ns")
-    name, step = min(FREQUENCIES.items(), key=lambda kv: abs(np.log(median / kv[1])))
-    if not (1 / SNAP_TOLERANCE <= median / step <= SNAP_TOLERANCE):
-        raise UserError(
-            f"series '{series_id}': unknown frequency: median step {median} is not close to any of "
-            f"{', '.join(FREQUENCIES)} (pass --freq to force one)"
-        )
-    return name, step, median
+    """Naive UTC timestamps of a time column however it was written (cadence.read_times)."""
+    return cad.read_times(raw)[0]
 
 
 def clean_series(rows: pd.DataFrame, series_id: str, options: SeriesOptions) -> Tuple[pd.DataFrame, Dict[str, Any]]:
     """rows: columns ts, value -> (grid frame [timestamp, value, is_filled], report)."""
     n = len(rows)
-    ts = parse_timestamps(rows["ts"])
+    ts, read_as = cad.read_times(rows["ts"])
     ts_missing = _blank(rows["ts"]).to_numpy() if not pd.api.types.is_datetime64_any_dtype(rows["ts"]) else rows["ts"].isna().to_numpy()
     ts_bad = ts.isna().to_numpy() & ~ts_missing
     if pd.api.types.is_numeric_dtype(rows["value"]):
@@ -130,13 +122,12 @@ def clean_series(rows: pd.DataFrame, series_id: str, options: SeriesOptions) -> 
     frame = pd.DataFrame({"timestamp": ts[keep_ts].to_numpy(), "value": num[keep_ts].to_numpy()})
     if frame["timestamp"].nunique() < 2:
         raise UserError(f"{where}: a single point in time ({frame['timestamp'].iloc[0]}); need a series")
+    positional = read_as == "positions"
     if options.freq:
-        if options.freq not in FREQUENCIES:
-            raise UserError(f"--freq {options.freq!r}: supported: {', '.join(FREQUENCIES)}")
-        fname, step, median = options.freq, FREQUENCIES[options.freq], None
+        cadence, median = cad.parse_cadence(options.freq, positional), None
     else:
-        fname, step, median = infer_frequency(frame["timestamp"], series_id)
-    snapped = frame["timestamp"].dt.floor(step)
+        cadence, median = cad.infer_cadence(frame["timestamp"], series_id, positional)
+    snapped = cadence.snap(frame["timestamp"])
     off_grid = int((snapped != frame["timestamp"]).sum())
     frame["timestamp"] = snapped
     # duplicates: rows sharing a grid timestamp; the mean of their numeric values is kept
@@ -144,13 +135,16 @@ def clean_series(rows: pd.DataFrame, series_id: str, options: SeriesOptions) -> 
     dup_rows = int((counts - 1).clip(lower=0).sum())
     dup_ts = int((counts > 1).sum())
     agg = frame.groupby("timestamp", sort=True)["value"].mean()
-    grid_index = pd.date_range(agg.index[0], agg.index[-1], freq=step)
+    grid_index = cadence.grid(agg.index[0], agg.index[-1])
     grid = pd.DataFrame({"timestamp": grid_index})
     grid["value"] = agg.reindex(grid_index).to_numpy(dtype=float)
     grid["is_filled"] = ~np.isfinite(grid["value"].to_numpy())
     absent = int(len(grid_index) - len(agg))
     report.update(
-        frequency=fname,
+        frequency=cadence.name,
+        cadence=cadence.kind,
+        step_seconds=cadence.step.total_seconds(),
+        time_read_as=read_as,
         median_step=str(median) if median is not None else None,
         first_timestamp=str(grid_index[0]),
         last_timestamp=str(grid_index[-1]),
@@ -162,28 +156,52 @@ def clean_series(rows: pd.DataFrame, series_id: str, options: SeriesOptions) -> 
         gaps_filled=absent,  # grid points with no input row at all
         missing_points=int(grid["is_filled"].sum()),  # gaps + rows whose value was missing/non-numeric
     )
+    if read_as in NUMERIC_TIMES:  # the span in the input's own numbers too
+        first, last = cad.timestamp_to_number(pd.Series(grid_index[[0, -1]]), read_as)
+        report.update(first_time_number=float(first), last_time_number=float(last))
     return grid, report
 
 
 # --------------------------------------------------------------------------------------------------
 # scoring
 # --------------------------------------------------------------------------------------------------
-def _per_day(step: pd.Timedelta) -> int:
-    return generic.periods_per_day(step)
+def cadence_of(report: Dict[str, Any]) -> Cadence:
+    """The cadence clean_series chose, from its report (reports travel as JSON)."""
+    name = report["frequency"]
+    if name in cad.CALENDAR:
+        return cad.Cadence(name, cad.CALENDAR[name][2], calendar=name)
+    return cad.Cadence(name, pd.Timedelta(seconds=report["step_seconds"]),
+                       positional=report.get("time_read_as") == "positions")
 
 
-def _resolve(options: SeriesOptions, step: pd.Timedelta) -> Dict[str, int]:
-    daily = _per_day(step) == 1
-    ppd = _per_day(step)
-    min_days = options.min_history_days or (14 if daily else 2)
-    hist_days = options.history_days or (730 if daily else 28)
-    return {
-        "min_points": max(int(round(min_days * ppd)), 8),
-        "history_points": min(int(round(hist_days * ppd)), options.max_history_points),
-    }
+def _day_based(cadence: Cadence) -> bool:
+    return cadence.kind in ("intraday", "daily")
 
 
-def build_detectors(cfg: Config, step: pd.Timedelta, options: SeriesOptions) -> Dict[str, generic.Detector]:
+def _points_of_days(cadence: Cadence, days: Optional[float], what: str) -> Optional[int]:
+    if days is None:
+        return None
+    if cadence.positional:
+        raise UserError(f"{what} is in days, but this series' time column holds plain positions: no days there")
+    return cadence.points_in(days)
+
+
+def _resolve(options: SeriesOptions, cadence: Cadence) -> Dict[str, int]:
+    """Smallest history a fit accepts and the most recent history it uses, in points: 2 / 28 days for
+    intraday data, 14 / 730 days for daily data; two cycles of the calendar (24 months, 12 quarters,
+    8 years) or 48 points / everything up to max_history_points otherwise."""
+    if _day_based(cadence):
+        daily = cadence.kind == "daily"
+        min_points = cadence.points_in(options.min_history_days or (14 if daily else 2))
+        history = cadence.points_in(options.history_days or (730 if daily else 28))
+    else:
+        default_min = {"month": 24, "quarter": 12, "year": 8}.get(cadence.calendar or "", 48)
+        min_points = _points_of_days(cadence, options.min_history_days, "--min-history-days") or default_min
+        history = _points_of_days(cadence, options.history_days, "--history-days") or options.max_history_points
+    return {"min_points": max(min_points, 8), "history_points": min(history, options.max_history_points)}
+
+
+def build_detectors(cfg: Config, step: Cadence, options: SeriesOptions) -> Dict[str, generic.Detector]:
     r = _resolve(options, step)
     d = cfg.detectors
     out: Dict[str, generic.Detector] = {}
@@ -208,24 +226,52 @@ def build_detectors(cfg: Config, step: pd.Timedelta, options: SeriesOptions) -> 
     return out
 
 
-def _blocks(ts: pd.Series, step: pd.Timedelta) -> pd.Series:
-    day = ts.dt.floor("D")
-    if _per_day(step) > 1:
-        return day
-    return day - pd.to_timedelta(ts.dt.dayofweek, unit="D")  # weeks starting Monday
+def _blocks(ts: pd.Series, cadence: Cadence) -> Tuple[np.ndarray, str]:
+    """Walk-forward block of each point, and what a block is: a day (intraday data), a week from
+    Monday (daily data), a year (monthly / quarterly data), else MAX_BLOCKS equal runs of points."""
+    if cadence.kind == "intraday":
+        return ts.dt.floor("D").to_numpy(), "day"
+    if cadence.kind == "daily":
+        return (ts.dt.floor("D") - pd.to_timedelta(ts.dt.dayofweek, unit="D")).to_numpy(), "week"
+    if cadence.calendar in ("month", "quarter"):
+        return ts.dt.year.to_numpy(), "year"
+    size = max(int(np.ceil(len(ts) / MAX_BLOCKS)), 1)
+    return np.arange(len(ts)) // size, f"run of {size} point{'s' if size > 1 else ''}"
+
+
+def _warmup_rows(ts: pd.Series, cadence: Cadence, options: SeriesOptions, r: Dict[str, int]) -> Tuple[int, str]:
+    """Rows of the walk-forward warm-up: 2-7 days of intraday data and 14-28 days of daily data (a
+    third of the span within those), else a third of the series within [min_points, history_points]."""
+    n = len(ts)
+    if options.warmup_points is not None:
+        return int(options.warmup_points), f"{int(options.warmup_points)} points"
+    if _day_based(cadence):
+        daily = cadence.kind == "daily"
+        span_days = (ts.iloc[-1] - ts.iloc[0]) / pd.Timedelta(days=1)
+        warm = options.warmup_days or float(max(14, min(28, int(span_days // 3))) if daily
+                                            else max(2, min(7, int(span_days // 3))))
+        return int(np.searchsorted(ts.to_numpy(), (ts.iloc[0] + pd.Timedelta(days=warm)).to_datetime64())), f"{warm:g} days"
+    rows = _points_of_days(cadence, options.warmup_days, "--warmup-days")
+    if rows is None:
+        rows = max(r["min_points"], min(n // 3, r["history_points"]))
+    return rows, f"{rows} points"
 
 
 def score_grid(grid: pd.DataFrame, report: Dict[str, Any], cfg: Config, options: SeriesOptions,
                ) -> Tuple[pd.DataFrame, Dict[str, Any]]:
     """Per-point output for a cleaned grid; UserError when there is too little to score."""
     sid = report["series_id"]
-    step = FREQUENCIES[report["frequency"]]
+    step = cadence_of(report)
     r = _resolve(options, step)
     ts = grid["timestamp"]
     status = np.full(len(grid), WARMUP, dtype=object)
     plans: List[Tuple[np.ndarray, np.ndarray]] = []  # (history rows, scored rows)
     if options.train_until is not None:
         tu = options.train_until
+        if not isinstance(tu, pd.Timestamp):  # a number: in the time column's own units
+            if report.get("time_read_as") not in NUMERIC_TIMES:
+                raise UserError(f"--train-until {tu:g} is a number, but series '{sid}' has date-times: pass one")
+            tu = cad.number_to_timestamp(tu, report["time_read_as"])
         hist_rows = np.flatnonzero((ts <= tu).to_numpy())
         score_rows = np.flatnonzero((ts > tu).to_numpy())
         status[hist_rows] = TRAINING
@@ -235,26 +281,22 @@ def score_grid(grid: pd.DataFrame, report: Dict[str, Any], cfg: Config, options:
         if len(score_rows) == 0:
             raise UserError(f"series '{sid}': no points after --train-until {tu} (last is {ts.iloc[-1]})")
         plans.append((hist_rows, score_rows))
-        report["mode"] = f"train_until {tu}"
+        report["mode"] = f"train_until {options.train_until if isinstance(options.train_until, pd.Timestamp) else f'{options.train_until:g}'}"
     else:
-        daily = _per_day(step) == 1
-        span_days = (ts.iloc[-1] - ts.iloc[0]) / pd.Timedelta(days=1)
-        warm = options.warmup_days or float(max(14, min(28, int(span_days // 3))) if daily else max(2, min(7, int(span_days // 3))))
-        warm_end = ts.iloc[0] + pd.Timedelta(days=warm)
-        blocks = _blocks(ts, step)
-        starts = [b for b in blocks.unique() if b >= warm_end and int((ts < b).sum()) >= r["min_points"]]
+        warm_rows, warm_text = _warmup_rows(ts, step, options, r)
+        blocks, unit = _blocks(ts, step)
+        first_rows = np.flatnonzero(np.r_[True, blocks[1:] != blocks[:-1]])
+        ends = np.r_[first_rows[1:], len(grid)]
+        starts = [(i, e) for i, e in zip(first_rows, ends) if i >= max(warm_rows, r["min_points"])]
         if not starts:
-            need = max(r["min_points"], int(warm * _per_day(step)))
+            need = max(r["min_points"], warm_rows)
             raise UserError(
                 f"series '{sid}': {len(grid)} points at {report['frequency']} ({ts.iloc[0]} .. {ts.iloc[-1]}) is too "
                 f"short for walk-forward scoring: needs about {need} points of warm-up plus one "
-                f"{'week' if daily else 'day'} to score (or pass --train-until)"
+                f"{unit} to score (or pass --train-until)"
             )
-        bvals = blocks.to_numpy()
-        for b in starts:
-            score_rows = np.flatnonzero(bvals == np.datetime64(b))
-            plans.append((np.arange(score_rows[0]), score_rows))
-        report["mode"] = f"walk_forward per {'week' if daily else 'day'}, warm-up {warm:g} days"
+        plans += [(np.arange(i), np.arange(i, e)) for i, e in starts]
+        report["mode"] = f"walk_forward per {unit}, warm-up {warm_text}"
     names = [n for n in options.detectors if getattr(cfg.detectors, n).enabled]
     scores = pd.DataFrame(np.nan, index=grid.index, columns=names)
     expected = pd.Series(np.nan, index=grid.index)
@@ -305,6 +347,8 @@ def score_grid(grid: pd.DataFrame, report: Dict[str, Any], cfg: Config, options:
     out["ensemble_anomaly_score"] = np.where(ok, ens["ensemble_anomaly_score"].to_numpy(dtype=float), np.nan)
     out["is_anomaly"] = pd.array(np.where(ok, ens["is_anomaly"].to_numpy(), None), dtype="boolean")
     out["scoring_status"] = status
+    how = report.get("time_read_as")
+    out[TIME_NUMBER] = cad.timestamp_to_number(out["timestamp"], how).to_numpy(float) if how in NUMERIC_TIMES else np.nan
     flagged = out.loc[out["is_anomaly"].fillna(False).to_numpy(bool), "timestamp"]
     report["scoring_status"] = {k: int(v) for k, v in pd.Series(status).value_counts().items()}
     report["scored_points"] = int(ok.sum())
@@ -329,7 +373,8 @@ def score_one(rows: pd.DataFrame, series_id: str, cfg: Config, options: SeriesOp
 
 
 def empty_points() -> pd.DataFrame:
-    cols = POINT_COLUMNS + [f"score_{n}" for n in DETECTORS] + ["ensemble_anomaly_score", "is_anomaly", "scoring_status"]
+    cols = POINT_COLUMNS + [f"score_{n}" for n in DETECTORS] + ["ensemble_anomaly_score", "is_anomaly", "scoring_status",
+                                                                 TIME_NUMBER]
     return pd.DataFrame({c: [] for c in cols})
 
 
@@ -352,9 +397,13 @@ def describe(report: Dict[str, Any]) -> str:
             dets.append(f"{name} {next(iter(counts))}")
         else:
             dets.append(f"{name} {ok}/{total} fits ok" if ok < total else f"{name} ok")
+    span = f"{report['first_timestamp']} .. {report['last_timestamp']}"
+    if "first_time_number" in report:
+        span = f"{report['time_read_as']} {report['first_time_number']:.15g} .. {report['last_time_number']:.15g}" + (
+            "" if report["time_read_as"] == "positions" else f" = {span} UTC")
     return (
-        f"series '{sid}': {report['points']} points at {report['frequency']} ({report['first_timestamp']} .. "
-        f"{report['last_timestamp']}); {report['duplicates_merged']} duplicate rows merged "
+        f"series '{sid}': {report['points']} points at {report['frequency']} ({span}); "
+        f"{report['duplicates_merged']} duplicate rows merged "
         f"({report['duplicate_timestamps']} timestamps); {report['gaps_filled']} gaps filled "
         f"({report['missing_points']} points without a value, not scored); bad rows: {bad}; "
         f"scored {report['scored_points']} ({report['mode']}), not scored: {not_scored}; "

@@ -28,11 +28,14 @@ def register(sub) -> None:
     p.add_argument("--value-col", default="value", help="value column (default: value)")
     p.add_argument("--series-col", help="series id column (default: one series named after --value-col)")
     p.add_argument("--train-until", metavar="TIMESTAMP",
-                   help="fit on points <= TIMESTAMP (UTC unless an offset is given) and score the rest; "
+                   help="fit on points <= TIMESTAMP (UTC unless an offset is given; a number where the time "
+                        "column holds numbers: positions or Unix epochs) and score the rest; "
                         "default: walk forward, each day (week for daily data) scored with models of the past")
-    p.add_argument("--freq", choices=["1min", "5min", "10min", "15min", "30min", "1h", "1D"],
-                   help="force the grid frequency instead of inferring it from the median step")
-    p.add_argument("--warmup-days", type=float, help="walk-forward warm-up (default: 2-7 days, daily data 14-28)")
+    p.add_argument("--freq", help="force the grid's step instead of inferring it from the median step: 10s, 5min, "
+                                  "1h, 1D, 7D, ... or month, quarter, year")
+    p.add_argument("--warmup-days", type=float, help="walk-forward warm-up (default: 2-7 days, daily data 14-28; "
+                                                     "other cadences: a third of the series)")
+    p.add_argument("--warmup-points", type=int, help="walk-forward warm-up in points (any cadence)")
     p.add_argument("--format", default="auto", choices=["auto", "csv", "parquet"], help="input format")
     add_config_args(p)
     p.set_defaults(handler=score_series)
@@ -45,7 +48,8 @@ def register(sub) -> None:
     e.add_argument("--seeds", type=int, default=2, help="series per shape and frequency (default 2)")
     e.add_argument("--first-seed", type=int, default=0,
                    help="first seed group (default 0; 1 and up give series the defaults were not chosen on)")
-    e.add_argument("--freqs", default="5min,1h,1D", help="comma-separated of 5min,1h,1D (default all)")
+    e.add_argument("--freqs", default="5min,1h,1D",
+                   help="comma-separated cadences of 5min, 1h, 1D, month, 7D, 10s, positions (default 5min,1h,1D)")
     e.add_argument("--json", help="write the metrics here as JSON")
     add_config_args(e)
     e.set_defaults(handler=evaluate_series)
@@ -60,9 +64,9 @@ def evaluate_series(args: argparse.Namespace) -> int:
 
     cfg = load_config(args.config, args.set)
     freqs = tuple(f.strip() for f in args.freqs.split(",") if f.strip())
-    unknown = [f for f in freqs if f not in se.FREQUENCIES]
+    unknown = [f for f in freqs if f not in se.CADENCES]
     if unknown or not freqs:
-        raise UserError(f"--freqs: unknown {unknown}; choose from {list(se.FREQUENCIES)}")
+        raise UserError(f"--freqs: unknown {unknown}; choose from {', '.join(se.CADENCES)}")
     if args.seeds < 1:
         raise UserError("--seeds must be at least 1")
     result = se.run(args.seeds, cfg, freqs, first_seed=args.first_seed)
@@ -79,6 +83,10 @@ def _parse_timestamp(text: str):
 
     from advanced_anomaly_detection.errors import UserError
 
+    from advanced_anomaly_detection.cadence import NUMBER
+
+    if NUMBER.match(text.strip()):
+        return float(text)  # in the time column's own units (generic_series.score_grid)
     try:
         ts = pd.Timestamp(text)
     except (ValueError, TypeError):
@@ -91,14 +99,21 @@ def score_series(args: argparse.Namespace) -> int:
     from advanced_anomaly_detection.config import load_config
 
     cfg = load_config(args.config, args.set)  # invalid config fails before any data is read
-    if args.warmup_days is not None and args.warmup_days <= 0:
-        from advanced_anomaly_detection.errors import UserError
+    from advanced_anomaly_detection.errors import UserError
 
+    if args.warmup_days is not None and args.warmup_days <= 0:
         raise UserError("--warmup-days must be positive")
+    if args.warmup_points is not None and args.warmup_points <= 0:
+        raise UserError("--warmup-points must be positive")
+    if args.freq:
+        from advanced_anomaly_detection.cadence import parse_cadence
+
+        parse_cadence(args.freq)  # a bad --freq fails before Spark starts
     options = gs.SeriesOptions(
         train_until=_parse_timestamp(args.train_until) if args.train_until else None,
         freq=args.freq,
         warmup_days=args.warmup_days,
+        warmup_points=args.warmup_points,
     )
     from advanced_anomaly_detection.spark import series_job
     from advanced_anomaly_detection.spark.session import get_spark

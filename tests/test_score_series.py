@@ -135,8 +135,11 @@ def test_off_grid_timestamps_snapped_and_frequency_inferred():
         (pd.DataFrame({"ts": ["yesterday", "soon", "later"], "value": ["1", "2", "3"]}),
          "no parseable timestamp in 3 rows (e.g. 'yesterday')"),
         (pd.DataFrame({"ts": ["2024-01-01 00:00"], "value": ["1"]}), "a single point in time"),
+        (pd.DataFrame({"ts": pd.date_range("2024-01-01", periods=20, freq="100ms").astype(str), "value": ["1"] * 20}),
+         "median step 0.1 seconds: steps under one second are not supported"),
         (pd.DataFrame({"ts": pd.date_range("2024-01-01", periods=20, freq="7D").astype(str), "value": ["1"] * 20}),
-         "unknown frequency: median step 7 days"),
+         "20 points at 7D (2024-01-01 00:00:00 .. 2024-05-13 00:00:00) is too short for walk-forward scoring: "
+         "needs about 48 points of warm-up"),
         (pd.DataFrame({"ts": pd.date_range("2024-01-01", periods=30, freq="1h").astype(str),
                        "value": np.arange(30.0).astype(str)}), "too short for walk-forward scoring"),
     ],
@@ -278,3 +281,121 @@ def test_noise_scale_follows_the_daily_cycle():
     assert out.loc[peak, "score"] > 0.99, out.loc[peak, "score"]
     away = out["score"].drop(index=range(peak - 2, peak + 3))  # the 3- and 6-hour windows carry it on
     assert (away >= 0.99).sum() <= 1, away[away >= 0.99]
+
+
+# --------------------------------------------------------------------------------------------------
+# any cadence: other steps, calendar periods, numeric time columns (cadence.py)
+# --------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    "raw, how, first",
+    [
+        (["1", "2", "3"], "positions", pd.Timestamp("1970-01-01 00:00:01")),
+        (["1416726000", "1416729600", ""], "unix_seconds", pd.Timestamp("2014-11-23 07:00")),
+        (["1.416726E9", "1.4167296E9"], "unix_seconds", pd.Timestamp("2014-11-23 07:00")),  # Spark's cast of a double
+        (["1416726000000", "1416729600000"], "unix_milliseconds", pd.Timestamp("2014-11-23 07:00")),
+        (["20240131", "20240229"], "yyyymmdd", pd.Timestamp("2024-01-31")),
+        (["2024-01-31 10:00+01:00", "nope"], "datetime", pd.Timestamp("2024-01-31 09:00")),
+    ],
+)
+def test_time_column_of_numbers_read_by_magnitude(raw, how, first):
+    from advanced_anomaly_detection.cadence import read_times
+
+    ts, read_as = read_times(pd.Series(raw))
+    assert read_as == how and ts.iloc[0] == first
+
+
+@pytest.mark.parametrize(
+    "freq, periods, name, kind",
+    [
+        ("10s", 50, "10s", "points"), ("2min", 50, "2min", "intraday"), ("7min", 50, "7min", "points"),
+        ("3h", 50, "3h", "intraday"), ("7D", 50, "7D", "points"), ("ME", 30, "month", "calendar"),
+        ("QS", 30, "quarter", "calendar"), ("YE", 20, "year", "calendar"),
+    ],
+)
+def test_cadence_inferred_for_any_regular_step(freq, periods, name, kind):
+    ts = pd.date_range("2021-01-01", periods=periods, freq=freq)
+    grid, rep = gs.clean_series(_rows(ts, np.arange(periods, dtype=float)), "c", gs.SeriesOptions())
+    assert (rep["frequency"], rep["cadence"]) == (name, kind)
+    assert len(grid) == periods and rep["gaps_filled"] == 0 and rep["duplicates_merged"] == 0
+    if kind == "calendar":  # month-end dates snap to the start of their period
+        assert (grid["timestamp"] == ts.to_period(name[0].upper()).start_time).all()
+
+
+def test_detect_cycle_finds_cycles_and_not_trends():
+    from advanced_anomaly_detection.detectors.generic import detect_cycle
+
+    rng = np.random.default_rng(1)
+    t = np.arange(1400)
+    assert detect_cycle(10 * np.sin(2 * np.pi * t / 24) + rng.normal(0, 3, t.size), 2000) == 24
+    assert detect_cycle(0.05 * t + 5 * np.sin(2 * np.pi * t / 50) + rng.normal(0, 1, t.size), 2000) == 50
+    assert detect_cycle(3.0 * (t % 7 >= 5) + rng.normal(0, 1, t.size), 2000) == 7
+    assert detect_cycle(np.cumsum(rng.normal(0, 1, t.size)), 2000) == 1  # a random walk
+    assert detect_cycle(np.r_[np.zeros(700), np.full(700, 5.0)] + rng.normal(0, 1, t.size), 2000) == 1
+    assert detect_cycle(rng.normal(0, 1, t.size), 2000) == 1
+
+
+def test_positions_with_a_cycle_of_their_own():
+    """A time column of plain positions (as in Yahoo's S5 A1 files): the cycle (30 points here: no
+    calendar knows it) is found in the history, planted anomalies at known positions are found, and
+    the output carries the input's positions."""
+    rng = np.random.default_rng(3)
+    pos = np.arange(1, 1601)
+    v = 100 + 20 * np.sin(2 * np.pi * pos / 30) + rng.normal(0, 2, pos.size)
+    v[1100] += 25  # a spike of 12 noise sds, a quarter of the cycle's swing
+    v[1300:1303] -= 30  # a 3-point dip
+    rows = pd.DataFrame({"ts": pos.astype(str), "value": v.astype(str)})
+    points, rep = gs.score_one(rows, "a1", Config(), gs.SeriesOptions())
+    assert rep["time_read_as"] == "positions" and rep["frequency"] == "positions" and rep["cadence"] == "points"
+    assert rep["detectors"]["prophet"] == {"ok": sum(rep["detectors"]["baseline"].values())}
+    assert (points[gs.TIME_NUMBER].to_numpy() == pos).all()
+    _check_found(points, [1100, 1300], max_false=2, slack=2)
+    assert "(positions 1 .. 1600)" in gs.describe(rep)
+    # --train-until in the same numbers
+    points, rep = gs.score_one(rows, "a1", FAST, gs.SeriesOptions(train_until=1000.0))
+    assert rep["mode"] == "train_until 1000" and (points["scoring_status"].iloc[:1000] == gs.TRAINING).all()
+    with pytest.raises(UserError, match="is a number, but series 'd' has date-times"):
+        ts, v = _series("1h", 10)
+        grid, rep = gs.clean_series(_rows(ts, v), "d", gs.SeriesOptions())
+        gs.score_grid(grid, rep, FAST, gs.SeriesOptions(train_until=5.0))
+
+
+def test_monthly_series_with_a_yearly_cycle():
+    """20 years of month-end values with a yearly cycle and a trend: a dip at a known month is found,
+    the yearly cycle raises no alarm, and every fit (Prophet on fewer than 100 points included) runs."""
+    ts = pd.date_range("2000-01-31", periods=240, freq="ME")
+    rng = np.random.default_rng(5)
+    month = ts.month.to_numpy()
+    v = (1000 + 3 * np.arange(240)) * (1 + 0.25 * np.sin(2 * np.pi * month / 12)) * np.exp(rng.normal(0, 0.02, 240))
+    v[200] *= 0.75  # a month 25% down: ~12 noise sds
+    points, rep = gs.score_one(_rows(ts, v), "m", Config(), gs.SeriesOptions())
+    assert rep["frequency"] == "month" and rep["mode"].startswith("walk_forward per year")
+    assert all(list(c) == ["ok"] for n, c in rep["detectors"].items() if n != "lstm"), rep["detectors"]
+    _check_found(points, [200], max_false=2, slack=1)
+
+
+@pytest.mark.parametrize("freq, n, at", [("10s", 12000, 9000), ("7D", 320, 250)])
+def test_steps_without_a_calendar_cycle(freq, n, at):
+    """Ten-second machine data and weekly data: no daily cycle is assumed; a spike is found."""
+    ts = pd.date_range("2015-01-04", periods=n, freq=freq)
+    rng = np.random.default_rng(9)
+    v = 50 + rng.normal(0, 1, n)
+    v[at] += 12
+    points, rep = gs.score_one(_rows(ts, v), "x", FAST, gs.SeriesOptions())
+    assert rep["frequency"] == freq and rep["cadence"] == "points"
+    _check_found(points, [at], max_false=2, slack=1)
+
+
+def test_cli_integer_time_column_and_bad_freq(spark, tmp_path, monkeypatch, capsys):
+    rng = np.random.default_rng(2)
+    v = 10 + np.sin(np.arange(600) * 2 * np.pi / 24) + rng.normal(0, 0.1, 600)
+    v[500] += 3
+    path = tmp_path / "a1.csv"
+    pd.DataFrame({"timestamp": np.arange(1, 601), "value": v, "is_anomaly": 0}).to_csv(path, index=False)
+    rc = _cli(monkeypatch, ["score-series", "--input", str(path), "--output", str(tmp_path / "o"),
+                            "--set", "detectors.prophet.enabled=false"])
+    assert rc == 0 and "600 points at positions (positions 1 .. 600)" in capsys.readouterr().out
+    res = pd.read_parquet(tmp_path / "o")
+    assert res.loc[res["is_anomaly"].fillna(False).astype(bool), gs.TIME_NUMBER].tolist() == [501.0]
+    rc = _cli(monkeypatch, ["score-series", "--input", str(path), "--output", str(tmp_path / "o"), "--freq", "fortnight"])
+    err = capsys.readouterr().err.strip()
+    assert rc == 2 and "--freq 'fortnight': not a step" in err and "\n" not in err

@@ -4,9 +4,10 @@ A generic frame has one row per step of a regular grid (see generic_series.py):
   ``timestamp`` (naive UTC), ``value`` (float, NaN where nothing was observed) and ``is_filled``
   (True where the grid point was missing or unusable in the input).
 The funnel detectors read views/carts/... and an hourly grid; these read ``value`` at the series'
-own frequency (``freq``, a pd.Timedelta of 1 min ... 1 day) with the same methods:
+own cadence (cadence.py: a fixed step or a calendar period; the cycles it brings, or one detected
+in the history by ``detect_cycle``) with the same methods:
 
-* ``GenericBaselineDetector`` ("baseline"): robust seasonal profile (slot of day x day of week,
+* ``GenericBaselineDetector`` ("baseline"): robust seasonal profile (slot of the cycle x day of week,
   re-levelled to the recent median), robust residual scale, trailing-window evidence.
 * ``GenericProphetDetector`` ("prophet"): Prophet on (ds, y); trend held at its last value.
 * ``GenericIsolationForestDetector`` ("isolation_forest"): value, residual from the seasonal profile,
@@ -28,12 +29,14 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import numpy as np
 import pandas as pd
 
+from advanced_anomaly_detection.cadence import Cadence, step_name
 from advanced_anomaly_detection.detectors.base import CONSTANT_SERIES, Detector, reference_calibrator
 
 log = logging.getLogger(__name__)
 
 DAY = pd.Timedelta(days=1)
 CHANGEPOINT_MAX_CONTEXT = 2000
+CHANGEPOINT_Z_CLIP = 5.0
 # Share of a generic history's scores that may be past anomalies: more than a funnel's (a few days or
 # weeks of history, and an incident there is a larger share of it).
 UNTRUSTED_REFERENCE = 0.05
@@ -41,22 +44,53 @@ UNTRUSTED_REFERENCE = 0.05
 # relative to it.
 PHASE_PRIOR_POINTS = 20
 PHASE_SCALE_MIN, PHASE_SCALE_MAX = 0.33, 3.0
+# detect_cycle: a cycle's autocorrelation must reach this, and rise this much above its dip.
+CYCLE_MIN_ACF, CYCLE_MIN_PROMINENCE = 0.3, 0.3
+MAX_DETECTED_CYCLE = 2000
 
 
 # --------------------------------------------------------------------------------------------------
 # shared helpers
 # --------------------------------------------------------------------------------------------------
-def periods_per_day(freq: pd.Timedelta) -> int:
-    return max(int(round(DAY / freq)), 1)
+def as_cadence(freq) -> Cadence:
+    """A Cadence, or one made from a plain step (pd.Timedelta or its text)."""
+    if isinstance(freq, Cadence):
+        return freq
+    step = pd.Timedelta(freq)
+    return Cadence(step_name(step), step)
 
 
-def seasonal_position(ts: pd.Series, freq: pd.Timedelta) -> Dict[str, np.ndarray]:
-    """slot of day (0 .. periods_per_day-1) and day of week (0 = Monday)."""
-    t = pd.to_datetime(ts)
-    p = periods_per_day(freq)
-    secs = (t.dt.hour * 3600 + t.dt.minute * 60 + t.dt.second).to_numpy()
-    slot = np.minimum((secs // max(freq.total_seconds(), 1)).astype(int), p - 1) if p > 1 else np.zeros(len(t), int)
-    return {"slot": slot, "dow": t.dt.dayofweek.to_numpy().astype(int), "p": p}
+def detect_cycle(y: np.ndarray, max_period: int) -> int:
+    """Length in points of the dominant cycle of `y` (1: none), for cadences whose calendar gives none.
+
+    The autocorrelation of the series (gaps interpolated, extremes clipped, linear trend removed) is
+    searched for peaks between 2 and `max_period` lags that rise well above the lowest value before
+    them (a cycle dips and comes back; a trend or a wandering level only decays) and reach 0.3; the
+    shortest peak within 85% of the best is taken (a cycle's multiples are peaks too)."""
+    x = pd.Series(np.asarray(y, dtype=float)).interpolate(limit_direction="both").to_numpy()
+    n = len(x)
+    max_period = min(int(max_period), n // 3)
+    if max_period < 2 or not np.isfinite(x).all():
+        return 1
+    med = np.median(x)
+    mad = 1.4826 * np.median(np.abs(x - med))
+    if mad > 0:
+        x = np.clip(x, med - 5 * mad, med + 5 * mad)
+    t = np.arange(n)
+    x = x - np.polyval(np.polyfit(t, x, 1), t)
+    if np.ptp(x) <= 1e-12:
+        return 1
+    f = np.fft.rfft(x - x.mean(), 2 * n)
+    acf = np.fft.irfft(f * np.conj(f))[: max_period + 2]
+    acf = acf / acf[0] * n / (n - np.arange(len(acf)))  # unbiased: each lag over its own overlap
+    lags = np.arange(2, max_period + 1)
+    peak = (acf[lags] >= acf[lags - 1]) & (acf[lags] >= acf[lags + 1])
+    dip = np.minimum.accumulate(acf[1:max_period + 1])[lags - 2]  # lowest value at lags 1 .. k-1
+    good = lags[peak & (acf[lags] >= CYCLE_MIN_ACF) & (acf[lags] - dip >= CYCLE_MIN_PROMINENCE)]
+    if good.size == 0:
+        return 1
+    best = acf[good].max()
+    return int(good[acf[good] >= 0.85 * best][0])
 
 
 class ValueTransform:
@@ -83,16 +117,22 @@ def _mad_sd(x: np.ndarray) -> float:
 
 
 class SeasonalProfile:
-    """Robust seasonal expectation on the transformed scale: slot-of-day median (circularly smoothed)
-    + day-of-week offset (when >= 2 weeks of history) + recent level; residual scale = MAD."""
+    """Robust seasonal expectation on the transformed scale: median per slot of the cycle (the day for
+    intraday data, the year for monthly/quarterly data, a detected cycle otherwise; circularly
+    smoothed) + day-of-week offset (when the week is a cycle and >= 2 weeks of history) + recent level;
+    residual scale = MAD."""
 
-    def __init__(self, freq: pd.Timedelta, level_points: int):
-        self.freq = freq
-        self.level_points = level_points
+    def __init__(self, cadence: Cadence):
+        self.cadence = cadence
 
     def fit(self, ts: pd.Series, y: np.ndarray) -> "SeasonalProfile":
-        pos = seasonal_position(ts, self.freq)
+        cycle = self.cadence.calendar_cycle
+        self.cycle_ = cycle if cycle is not None else detect_cycle(y, MAX_DETECTED_CYCLE)
+        pos = self.cadence.phases(ts, self.cycle_)
         p, slot, dow = pos["p"], pos["slot"], pos["dow"]
+        # a cycle of points (two weeks for daily data, 14 points without a cycle): long enough to be a
+        # stable level, short enough that a lasting shift becomes the new normal within a cycle
+        self.level_points = p if p > 1 else 14
         ok = np.isfinite(y)
         center = float(np.median(y[ok]))
         # Shapes are estimated around a centred rolling median of one cycle (a day for the slot-of-day
@@ -113,7 +153,7 @@ class SeasonalProfile:
         resid = y - prof[slot]
         span_days = (pd.to_datetime(ts).iloc[-1] - pd.to_datetime(ts).iloc[0]) / DAY
         dow_off = np.zeros(7)
-        if span_days >= 14:
+        if pos["q"] == 7 and span_days >= 14:
             weekly = resid - _centred_median(resid, 7 * p)
             for w in range(7):
                 v = weekly[np.isfinite(weekly) & (dow == w)]
@@ -136,8 +176,15 @@ class SeasonalProfile:
         fallback = float(np.nanstd(resid)) if ok.sum() > 1 else 0.0
         floor = 1e-6 * max(abs(center), 1.0)
         self.scale_ = max(sd if sd > 0 else fallback, floor)
-        self.phase_scale_ = self._phase_scales(resid, slot if p > 1 else dow, p if p > 1 else 7)
+        self.phase_scale_ = self._phase_scales(resid, *self._phase(pos))
         return self
+
+    @staticmethod
+    def _phase(pos: Dict[str, np.ndarray]) -> Tuple[np.ndarray, int]:
+        """Phase of the cycle each point's noise scale belongs to: its slot; its weekday for daily data."""
+        if pos["p"] > 1:
+            return pos["slot"], pos["p"]
+        return pos["dow"], pos["q"]
 
     def _phase_scales(self, resid: np.ndarray, phase: np.ndarray, n_phases: int) -> np.ndarray:
         """Noise scale per phase of the cycle (slot of day; weekday for daily data), on the transformed
@@ -166,11 +213,14 @@ class SeasonalProfile:
         return np.where(np.isfinite(level), level, self.level_ if fallback else np.nan)
 
     def at(self, ts: pd.Series, pos: Optional[Dict[str, np.ndarray]] = None) -> Tuple[np.ndarray, np.ndarray]:
-        """Seasonal offset (slot of day + day of week) and noise scale of each timestamp's phase of the
-        cycle; `pos`: its seasonal_position when the caller has it already."""
-        pos = seasonal_position(ts, self.freq) if pos is None else pos
+        """Seasonal offset (slot of the cycle + day of week) and noise scale of each timestamp's phase of
+        the cycle; `pos`: its phases (self.positions) when the caller has them already."""
+        pos = self.positions(ts) if pos is None else pos
         seasonal = self.slot_[pos["slot"]] + self.dow_[pos["dow"]]
-        return seasonal, self.phase_scale_[pos["slot"] if pos["p"] > 1 else pos["dow"]]
+        return seasonal, self.phase_scale_[self._phase(pos)[0]]
+
+    def positions(self, ts: pd.Series) -> Dict[str, np.ndarray]:
+        return self.cadence.phases(ts, self.cycle_)
 
     def expected(self, ts: pd.Series) -> np.ndarray:
         return self.at(ts)[0] + self.level_
@@ -211,20 +261,14 @@ class _GenericDetector(Detector):
 
     untrusted_history = UNTRUSTED_REFERENCE
 
-    def __init__(self, freq: pd.Timedelta, min_points: int = 48, history_points: int = 24 * 28):
-        self.freq = pd.Timedelta(freq)
+    def __init__(self, freq, min_points: int = 48, history_points: int = 24 * 28):
+        self.cadence = as_cadence(freq)  # a Cadence, or a plain step
         self.min_points = int(min_points)
         self.history_points = int(history_points)
 
     @property
     def min_history_hours(self) -> int:  # the base class's length check, in rows of this grid
         return self.min_points
-
-    def _level_points(self) -> int:
-        # a day of points (two weeks for daily data): long enough to be a stable level, short enough
-        # that a lasting shift becomes the new normal within a day
-        p = periods_per_day(self.freq)
-        return p if p > 1 else 14
 
     def _recent(self, history: pd.DataFrame) -> pd.DataFrame:
         return history.iloc[-self.history_points:].reset_index(drop=True)
@@ -237,7 +281,7 @@ class _GenericDetector(Detector):
         if obs.size < self.min_points // 2 or np.ptp(obs) <= 1e-12 * max(abs(obs).max(), 1.0):
             self._fail(CONSTANT_SERIES, f"{obs.size} observed points, range {np.ptp(obs) if obs.size else 0}")
             return None
-        self.profile_ = SeasonalProfile(self.freq, self._level_points()).fit(hist["timestamp"], y)
+        self.profile_ = SeasonalProfile(self.cadence).fit(hist["timestamp"], y)
         return hist
 
 
@@ -245,7 +289,7 @@ class _GenericDetector(Detector):
 class GenericBaselineDetector(_GenericDetector):
     name = "baseline"
 
-    def __init__(self, freq: pd.Timedelta, min_points: int = 48, history_points: int = 24 * 28,
+    def __init__(self, freq, min_points: int = 48, history_points: int = 24 * 28,
                  windows: Sequence[int] = (1, 3, 6)):
         super().__init__(freq, min_points, history_points)
         self.windows = tuple(windows)
@@ -299,7 +343,7 @@ class GenericBaselineDetector(_GenericDetector):
 class GenericProphetDetector(_GenericDetector):
     name = "prophet"
 
-    def __init__(self, freq: pd.Timedelta, min_points: int = 48, history_points: int = 24 * 28,
+    def __init__(self, freq, min_points: int = 48, history_points: int = 24 * 28,
                  changepoint_prior_scale: float = 0.05, tol_rel_grad: Optional[float] = None):
         super().__init__(freq, min_points, history_points)
         self.changepoint_prior_scale = changepoint_prior_scale
@@ -318,15 +362,21 @@ class GenericProphetDetector(_GenericDetector):
         y = self.transform_.fwd(hist["value"].to_numpy(dtype=float))
         ds = pd.to_datetime(hist["timestamp"])
         span_days = (ds.iloc[-1] - ds.iloc[0]) / DAY
+        c = self.cadence
+        yearly = span_days >= 730 and (c.kind == "calendar" or (c.kind == "points" and c.step >= DAY))
         model = Prophet(
             growth="linear",
-            daily_seasonality=periods_per_day(self.freq) > 1,
-            weekly_seasonality=span_days >= 14,
-            yearly_seasonality=False,
+            daily_seasonality=c.kind == "intraday",
+            weekly_seasonality=c.weekly and span_days >= 14,
+            yearly_seasonality=yearly,
             changepoint_prior_scale=self.changepoint_prior_scale,
             uncertainty_samples=0,
             mcmc_samples=0,
         )
+        cycle = self.profile_.cycle_ if c.calendar_cycle is None else 1
+        period_days = cycle * c.step / DAY
+        if cycle > 1 and not (yearly and abs(period_days / 365.25 - 1) < 0.1):  # a cycle the data showed
+            model.add_seasonality(name="cycle", period=period_days, fourier_order=max(1, min(10, (cycle - 1) // 2)))
         # Prophet skips NaN y (gaps)
         self.model_ = fit_map(model, pd.DataFrame({"ds": ds.to_numpy(), "y": y}), self.tol_rel_grad)
         yhat = self._yhat(hist)
@@ -355,7 +405,7 @@ class GenericProphetDetector(_GenericDetector):
 class GenericIsolationForestDetector(_GenericDetector):
     name = "isolation_forest"
 
-    def __init__(self, freq: pd.Timedelta, min_points: int = 48, history_points: int = 24 * 28,
+    def __init__(self, freq, min_points: int = 48, history_points: int = 24 * 28,
                  n_estimators: int = 100, max_samples: int = 256, random_state: int = 0):
         super().__init__(freq, min_points, history_points)
         self.n_estimators = n_estimators
@@ -363,8 +413,11 @@ class GenericIsolationForestDetector(_GenericDetector):
         self.random_state = random_state
 
     def _lags(self):
-        p = periods_per_day(self.freq)
-        return (p, 7 * p) if p > 1 else (7,)
+        """Seasonal lags in points: a cycle (and a week of them for intraday data); a week for daily data."""
+        p, weekly = self.profile_.cycle_, self.cadence.weekly
+        if p > 1:
+            return (p, 7 * p) if weekly else (p,)
+        return (7,) if weekly else ()
 
     def _fit(self, history: pd.DataFrame) -> None:
         from sklearn.ensemble import IsolationForest
@@ -372,7 +425,7 @@ class GenericIsolationForestDetector(_GenericDetector):
         hist = self._prepare(history)
         if hist is None:
             return
-        ctx = max(self._lags())
+        ctx = max(self._lags(), default=1)
         X = self._features(hist)
         obs = np.isfinite(hist["value"].to_numpy(dtype=float))
         rows = obs & (np.arange(len(hist)) >= ctx) if (obs[ctx:].sum() >= self.min_points) else obs
@@ -396,7 +449,7 @@ class GenericIsolationForestDetector(_GenericDetector):
 
     def _features(self, frame: pd.DataFrame) -> np.ndarray:
         y = self.transform_.fwd(frame["value"].to_numpy(dtype=float))
-        pos = seasonal_position(frame["timestamp"], self.freq)
+        pos = self.profile_.positions(frame["timestamp"])
         seasonal, scale = self.profile_.at(frame["timestamp"], pos)
         e = seasonal + self.profile_.level_
         resid = (y - e) / scale
@@ -407,7 +460,7 @@ class GenericIsolationForestDetector(_GenericDetector):
             if lag < len(yc):
                 prev[lag:] = yc[:-lag]
             cols.append((y - prev) / self.profile_.scale_)
-        for key, period in (("slot", pos["p"]), ("dow", 7)):
+        for key, period in (("slot", pos["p"]), ("dow", pos["q"])):
             if period > 1:
                 ang = 2 * np.pi * pos[key] / period
                 cols += [np.sin(ang), np.cos(ang)]
@@ -437,7 +490,7 @@ class GenericIsolationForestDetector(_GenericDetector):
 class GenericChangepointDetector(_GenericDetector):
     name = "changepoint"
 
-    def __init__(self, freq: pd.Timedelta, min_points: int = 48, history_points: int = 24 * 28,
+    def __init__(self, freq, min_points: int = 48, history_points: int = 24 * 28,
                  min_size: int = 6, penalty_factor: float = 3.0, decay_points: float = 6.0, jump: int = 1):
         super().__init__(freq, min_points, history_points)
         self.min_size = min_size
@@ -464,7 +517,9 @@ class GenericChangepointDetector(_GenericDetector):
     def _scores(self, z: np.ndarray):
         import ruptures as rpt
 
-        zf = z / getattr(self, "sd_", 1.0)
+        # Clipped: a change of level is a run of moderate z, not one extreme point, and one spike of 30 sds
+        # would otherwise hold the mean of the next min_size points above any alarm bar.
+        zf = np.clip(z / getattr(self, "sd_", 1.0), -CHANGEPOINT_Z_CLIP, CHANGEPOINT_Z_CLIP)
         n = len(zf)
         # points without a recent breakpoint: |mean of the last min_size points|, scaled to unit noise
         m = min(self.min_size, n)

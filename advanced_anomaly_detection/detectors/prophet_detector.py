@@ -164,13 +164,18 @@ def _numpy_backend():
     return _BACKEND[0]
 
 
+PROPHET_NEWTON_BELOW = 100
+
+
 def fit_map(model, frame: pd.DataFrame, tol_rel_grad: Optional[float] = None) -> "FittedProphet":
     """Fit a Prophet `model` on `frame` (ds, y) with its data handed to CmdStan as arrays; returns its
     forecast as a `FittedProphet`. `tol_rel_grad`: CmdStan's L-BFGS relative-gradient tolerance (None:
     CmdStan's default)."""
     stock, model.stan_backend = model.stan_backend, _numpy_backend() or model.stan_backend
+    # Prophet fits fewer than 100 observed points with Newton's method, which takes no tol_rel_grad
+    lbfgs = tol_rel_grad is not None and int(frame["y"].notna().sum()) >= PROPHET_NEWTON_BELOW
     try:
-        model.fit(frame, **({} if tol_rel_grad is None else {"tol_rel_grad": tol_rel_grad}))
+        model.fit(frame, **({"tol_rel_grad": tol_rel_grad} if lbfgs else {}))
     finally:
         model.stan_backend = stock  # the fitted model pickles as any Prophet model does
     return FittedProphet(model, pd.Timestamp(frame["ds"].iloc[-1]))

@@ -30,7 +30,8 @@ def _schema_ddl() -> str:
     scores = ", ".join(f"score_{n} double" for n in gs.DETECTORS)
     return (
         "timestamp timestamp, series_id string, value double, is_filled boolean, expected_value double, "
-        f"{scores}, ensemble_anomaly_score double, is_anomaly boolean, scoring_status string, _report string"
+        f"{scores}, ensemble_anomaly_score double, is_anomaly boolean, scoring_status string, {gs.TIME_NUMBER} double, "
+        "_report string"
     )
 
 
@@ -109,6 +110,8 @@ def run(spark: SparkSession, cfg: Config, input_path: str, output_path: str, tim
             raise UserError(f"none of the {len(reports)} series is usable; first: {reports[0]['message']}")
         ran = [n for n in gs.DETECTORS if any(r["detectors"].get(n, {}).get("ok", 0) for r in usable)]
         cols = gs.POINT_COLUMNS + [f"score_{n}" for n in ran] + ["ensemble_anomaly_score", "is_anomaly", "scoring_status"]
+        if any(r.get("time_read_as") in gs.NUMERIC_TIMES for r in usable):  # the input's own time numbers too
+            cols.append(gs.TIME_NUMBER)
         out = scored.where(F.col("timestamp").isNotNull()).select(*cols)
         out.repartition("series_id").sortWithinPartitions("series_id", "timestamp").write.mode("overwrite").parquet(
             output_path
