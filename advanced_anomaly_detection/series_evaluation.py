@@ -3,20 +3,40 @@
 The series come from a generator of their own, sharing no code with the funnel generator or the
 detectors' test series: five shapes (Gaussian noise around a seasonal level, a drifting random walk,
 low Poisson counts, a trend with multiplicative seasonality and log-normal noise, Student-t noise
-with three degrees of freedom) at three frequencies (5 minutes over 20 days, hourly over 60 days,
-daily over two years), each with five kinds of anomaly planted after the walk-forward warm-up:
+with three degrees of freedom) at the cadences of one table, CADENCES (points generated, cycle in
+points, walk-forward warm-up in points):
+
+    5min        20 days (5,760 points), the day (288), warm-up 4 days          default set
+    1h          60 days (1,440), the day (24), warm-up 14 days                 default set
+    1D          two years (730), the week (7), warm-up 112 days                default set
+    month       20 years (240), the year (12), warm-up 60 points
+    7D          six years of weeks (313), the year (~52, from the day of the year), warm-up 104
+    10s         12,000 ten-second points, the hour (360), warm-up 3,000
+    positions   plain integer positions 1..2,000 (the time column holds "1", "2", ...), a cycle drawn
+                per series from 12-96 points that the detectors must find, warm-up 500
+
+Each series has five kinds of anomaly planted after the walk-forward warm-up:
 
     spike, dip          one to three points, 6-9 noise sds away (x3-5 / x0.05-0.2 for counts)
     level_shift         the level moves by 5-8 noise sds and stays; labelled on its first points
     variance_burst      the noise sd is multiplied by 6 for a few points
-    pattern_break       the seasonal pattern is gone for one period (a day; a week for daily data)
+    pattern_break       the seasonal pattern is gone for one cycle (a day; a week for daily data; a
+                        year for monthly data; a quarter of the year for weekly data, as a whole
+                        year would not fit between the others)
+
+The first three cadences are generated and scored exactly as before the table existed (same
+series from the same seeds, same options: `warmup_days`); the others pass `warmup_points`.
 
 Scoring is exactly `generic_series.score_one` (walk-forward, no look-ahead). Event-level metrics
 as in evaluation.py, with steps instead of hours: flagged points at most 3 steps apart form one
-event, a labelled window counts as found when an event comes within 3 steps of it. A rolling
-z-score rule (|z| >= 3 against the previous day or four weeks, a common hand-written monitor) is
-scored side by side. Numbers depend on the magnitudes chosen above; they say how the system
-generalises in shape and frequency, not how it will do on any particular real data set.
+event, a labelled window counts as found when an event comes within 3 steps of it. Both are counted
+in step positions (point k of a series is `1970-01-01 + k seconds` to evaluation._overlaps, which is
+how positions are represented anyway), so calendar months of 28-31 days are 3 steps apart like any
+other. A rolling z-score rule (|z| >= 3 against a trailing window: the previous day, four weeks for
+daily data, two years for monthly, a year for weekly, an hour for 10-second data, 96 positions; a
+common hand-written monitor) is scored side by side. Numbers depend on the magnitudes chosen above;
+they say how the system generalises in shape and cadence, not how it will do on any particular real
+data set.
 """
 from __future__ import annotations
 
@@ -35,9 +55,48 @@ log = logging.getLogger(__name__)
 
 SHAPES = ("seasonal_gaussian", "random_walk", "poisson_counts", "trend_multiplicative", "student_t")
 ANOMALY_KINDS = ("spike", "dip", "level_shift", "variance_burst", "pattern_break")
-# frequency -> (days generated, walk-forward warm-up days)
-FREQUENCIES = {"5min": (20, 4), "1h": (60, 14), "1D": (730, 112)}
 TOLERANCE_STEPS = 3
+EPOCH = pd.Timestamp("1970-01-01")  # positions: point k is EPOCH + k seconds (as cadence.read_times reads them)
+POSITION_CYCLES = (12, 96)  # positions: the cycle of each series is drawn from this range (points, inclusive)
+
+
+@dataclass(frozen=True)
+class CadenceSpec:
+    """How series of one cadence are generated and scored. Counts are in points."""
+    step: pd.Timedelta  # the step (calendar months: the nominal one; positions: one unit = 1 s)
+    points: int  # length of a series
+    period: Optional[int]  # the seasonal cycle; None: drawn per series from POSITION_CYCLES
+    warmup: int  # walk-forward warm-up
+    z_window: int  # trailing window of the rolling z rule
+    cycle: str  # what the seasonal angle follows: day (time of day), week (weekday), month_of_year,
+    #             day_of_year (/ 365.25), index (point number modulo the cycle)
+    start: str  # first timestamp
+    seed_salt: int  # added to run()'s seed (the first three: len(name), as before the table)
+    grid: Optional[str] = None  # pandas frequency of the timestamps where it is not `step` (months: MS)
+    span: Optional[int] = None  # pattern_break length and room around the anomalies; None: one cycle
+    warmup_days: Optional[float] = None  # the warm-up as SeriesOptions.warmup_days (the first three)
+    positional: bool = False  # scored as plain integer positions (ts "1", "2", ...; freq inferred)
+
+    @property
+    def calendar(self) -> bool:
+        return self.grid is not None
+
+
+CADENCES: Dict[str, CadenceSpec] = {
+    "5min": CadenceSpec(pd.Timedelta(minutes=5), 5760, 288, 1152, 288, "day", "2024-01-01", 4, warmup_days=4),
+    "1h": CadenceSpec(pd.Timedelta(hours=1), 1440, 24, 336, 24, "day", "2024-01-01", 2, warmup_days=14),
+    "1D": CadenceSpec(pd.Timedelta(days=1), 730, 7, 112, 28, "week", "2024-01-01", 2, warmup_days=112),
+    "month": CadenceSpec(pd.Timedelta(days=30.436875), 240, 12, 60, 24, "month_of_year", "2005-01-01", 5,
+                         grid="MS"),
+    "7D": CadenceSpec(pd.Timedelta(days=7), 313, 52, 104, 52, "day_of_year", "2019-01-07", 7, span=13),
+    "10s": CadenceSpec(pd.Timedelta(seconds=10), 12000, 360, 3000, 360, "index", "2024-01-01", 10),
+    "positions": CadenceSpec(pd.Timedelta(seconds=1), 2000, None, 500, 96, "index", "1970-01-01 00:00:01", 11,
+                             positional=True),
+}
+DEFAULT_CADENCES = ("5min", "1h", "1D")
+# The first three as they were specified before CADENCES: frequency -> (days generated, warm-up days)
+FREQUENCIES = {name: (int(CADENCES[name].points * CADENCES[name].step / pd.Timedelta(days=1)),
+                      CADENCES[name].warmup_days) for name in DEFAULT_CADENCES}
 
 
 @dataclass
@@ -45,24 +104,47 @@ class LabelledSeries:
     series_id: str
     shape: str
     freq: str
-    frame: pd.DataFrame  # ts, value
+    frame: pd.DataFrame  # ts, value (positions: ts = EPOCH + position seconds)
     labels: pd.DataFrame  # brand (= series id), start, end, type
+    period: int = 0  # the seasonal cycle in points
+
+    def rows(self) -> pd.DataFrame:
+        """The rows score-series reads: ts as text; for positions the integers themselves ("1", "2", ...)."""
+        if CADENCES[self.freq].positional:
+            pos = ((self.frame["ts"] - EPOCH) / pd.Timedelta(seconds=1)).round().astype("int64")
+            return self.frame.assign(ts=pos.astype(str))
+        return self.frame.assign(ts=self.frame["ts"].astype(str))
 
 
-def _season(ts: pd.DatetimeIndex, freq: str, rng: np.random.Generator) -> np.ndarray:
-    """A smooth daily cycle (weekly for daily data) with a random phase and a second harmonic."""
-    if freq == "1D":
+def timestamps(freq: str) -> pd.DatetimeIndex:
+    spec = CADENCES[freq]
+    return pd.date_range(spec.start, periods=spec.points, freq=spec.grid or spec.step)
+
+
+def _season(ts: pd.DatetimeIndex, spec: CadenceSpec, period: int, rng: np.random.Generator) -> np.ndarray:
+    """A smooth cycle (the cadence's: a day, a week, a year, or `period` points) with a random phase and a
+    second harmonic."""
+    if spec.cycle == "week":
         angle = 2 * np.pi * ts.dayofweek.to_numpy() / 7.0
-    else:
+    elif spec.cycle == "day":
         angle = 2 * np.pi * (ts.hour.to_numpy() + ts.minute.to_numpy() / 60.0) / 24.0
+    elif spec.cycle == "month_of_year":
+        angle = 2 * np.pi * (ts.month.to_numpy() - 1) / 12.0
+    elif spec.cycle == "day_of_year":
+        angle = 2 * np.pi * (ts.dayofyear.to_numpy() - 1) / 365.25
+    elif spec.cycle == "index":
+        angle = 2 * np.pi * (np.arange(len(ts)) % period) / float(period)
+    else:
+        raise ValueError(spec.cycle)
     phase = rng.uniform(0, 2 * np.pi)
     return np.sin(angle + phase) + 0.4 * np.sin(2 * angle + 2 * phase)
 
 
-def _base(shape: str, ts: pd.DatetimeIndex, freq: str, rng: np.random.Generator) -> Tuple[np.ndarray, np.ndarray, float]:
+def _base(shape: str, ts: pd.DatetimeIndex, spec: CadenceSpec, period: int, rng: np.random.Generator
+          ) -> Tuple[np.ndarray, np.ndarray, float]:
     """(clean level, noise, noise sd) of one series; value = level + noise (counts: Poisson of level)."""
     n = len(ts)
-    season = _season(ts, freq, rng)
+    season = _season(ts, spec, period, rng)
     level = rng.uniform(50, 500)
     if shape == "seasonal_gaussian":
         sd = level * rng.uniform(0.02, 0.06)
@@ -88,19 +170,20 @@ def _base(shape: str, ts: pd.DatetimeIndex, freq: str, rng: np.random.Generator)
 def make_series(shape: str, freq: str, seed: int) -> LabelledSeries:
     """One labelled series: planted anomalies, their windows, values after planting."""
     rng = np.random.default_rng(seed)
-    days, warmup = FREQUENCIES[freq]
-    step = gs.FREQUENCIES[freq]
-    ts = pd.date_range("2024-01-01", periods=int(pd.Timedelta(days=days) / step), freq=step)
-    level, noise, sd = _base(shape, ts, freq, rng)
-    period = int(pd.Timedelta(days=7 if freq == "1D" else 1) / step)
-    first = int(pd.Timedelta(days=warmup) / step) + period
+    spec = CADENCES[freq]
+    ts = timestamps(freq)
+    # positions: the cycle is the series' own (the first draw; the other cadences draw nothing here)
+    period = spec.period or int(rng.integers(POSITION_CYCLES[0], POSITION_CYCLES[1] + 1))
+    level, noise, sd = _base(shape, ts, spec, period, rng)
+    span = spec.span or period
+    first = spec.warmup + span
     # one anomaly of each kind, in random order, spread over the scored part with room between them
     kinds = list(rng.permutation(ANOMALY_KINDS))
-    slots = np.linspace(first, len(ts) - 2 * period, len(kinds) + 1).astype(int)
+    slots = np.linspace(first, len(ts) - 2 * span, len(kinds) + 1).astype(int)
     counts = shape == "poisson_counts"
     labels = []
     for kind, lo, hi in zip(kinds, slots[:-1], slots[1:]):
-        at = int(rng.integers(lo, max(lo + 1, hi - period)))
+        at = int(rng.integers(lo, max(lo + 1, hi - span)))
         sign = 1 if kind == "spike" else -1 if kind == "dip" else rng.choice([-1, 1])
         if kind in ("spike", "dip"):
             width = int(rng.integers(1, 4))
@@ -122,25 +205,37 @@ def make_series(shape: str, freq: str, seed: int) -> LabelledSeries:
             else:
                 noise[at:at + width] *= 6.0
             end = at + width - 1
-        else:  # pattern_break: the seasonal shape is gone for one period, the mean stays
-            seg = slice(at, at + period)
+        else:  # pattern_break: the seasonal shape is gone for one cycle (`span`), the mean stays
+            seg = slice(at, at + span)
             level[seg] = level[seg].mean()
-            end = at + period - 1
+            end = at + span - 1
         labels.append({"start": ts[at], "end": ts[min(end, len(ts) - 1)], "type": kind})
     value = rng.poisson(level).astype(float) if counts else level + noise
     sid = f"{shape}_{freq}_{seed}"
     lab = pd.DataFrame(labels).assign(brand=sid)
-    return LabelledSeries(sid, shape, freq, pd.DataFrame({"ts": ts, "value": value}), lab)
+    return LabelledSeries(sid, shape, freq, pd.DataFrame({"ts": ts, "value": value}), lab, period)
 
 
 def rolling_z_flags(frame: pd.DataFrame, freq: str, z: float = 3.0) -> np.ndarray:
-    """|value - mean| >= z sd over the previous day (four weeks for daily data), past points only."""
-    step = gs.FREQUENCIES[freq]
-    window = int(pd.Timedelta(days=28 if freq == "1D" else 1) / step)
+    """|value - mean| >= z sd over the cadence's trailing window (CadenceSpec.z_window: the previous day,
+    four weeks for daily data, ...), past points only."""
+    window = CADENCES[freq].z_window
     v = frame["value"].astype(float)
     mean = v.shift(1).rolling(window, min_periods=window // 2).mean()
     sd = v.shift(1).rolling(window, min_periods=window // 2).std()
     return ((v - mean).abs() >= z * sd.where(sd > 0)).fillna(False).to_numpy()
+
+
+def step_positions(ts: pd.Series, freq: str, origin: pd.Timestamp) -> pd.Series:
+    """Timestamps as step positions from `origin` (point k -> EPOCH + k seconds), so that events and
+    labels are compared in steps whatever the cadence (calendar months count as one step each)."""
+    spec = CADENCES[freq]
+    t = pd.to_datetime(pd.Series(ts)).reset_index(drop=True)
+    if spec.calendar:
+        k = (t.dt.year - origin.year) * 12 + (t.dt.month - origin.month)
+    else:
+        k = ((t - origin) / spec.step).round()
+    return EPOCH + pd.to_timedelta(k.astype("int64"), unit="s")
 
 
 def _events(series_id: str, ts: pd.Series, flagged: np.ndarray, step: pd.Timedelta) -> pd.DataFrame:
@@ -176,27 +271,49 @@ def metrics(events: pd.DataFrame, labels: pd.DataFrame, steps_scored: Dict[str, 
             "recall_by_type": by_type}
 
 
-def run(seeds: int = 2, cfg: Optional[Config] = None, freqs: Tuple[str, ...] = tuple(FREQUENCIES),
+def _options(freq: str) -> "gs.SeriesOptions":
+    """score-series' options for a cadence: the first three as they always were (warmup_days, freq
+    forced); the others their warm-up in points; positions with the cadence inferred from the integers."""
+    spec = CADENCES[freq]
+    if spec.warmup_days is not None:
+        return gs.SeriesOptions(warmup_days=spec.warmup_days, freq=freq)
+    return gs.SeriesOptions(warmup_points=spec.warmup, freq=None if spec.positional else freq)
+
+
+def _point_times(points: pd.DataFrame, freq: str) -> pd.Series:
+    """The scored points' timestamps (positions: EPOCH + position seconds, like the generated frame)."""
+    t = points["timestamp"].reset_index(drop=True)
+    if CADENCES[freq].positional:
+        if "position" in points:
+            t = points["position"].reset_index(drop=True)
+        if pd.api.types.is_numeric_dtype(t):
+            return EPOCH + pd.to_timedelta(pd.to_numeric(t).round().astype("int64"), unit="s")
+    return pd.Series(pd.to_datetime(t))
+
+
+def run(seeds: int = 2, cfg: Optional[Config] = None, freqs: Tuple[str, ...] = DEFAULT_CADENCES,
         shapes: Tuple[str, ...] = SHAPES, first_seed: int = 0) -> Dict[str, object]:
     """Generate, score with score-series' own path and with the rolling z rule, and compare."""
     cfg = cfg or load_config()
     rows: Dict[str, List[pd.DataFrame]] = {"score-series ensemble": [], "rolling z-score |z|>=3": []}
     labels, scored, step_of, per_freq = [], {}, {}, {}
+    unit = pd.Timedelta(seconds=1)  # one step, in step positions (see step_positions)
     for freq in freqs:
+        spec = CADENCES[freq]
         for shape in shapes:
             for k in range(first_seed, first_seed + seeds):
-                s = make_series(shape, freq, seed=1000 * k + 17 * SHAPES.index(shape) + len(freq))
-                step = gs.FREQUENCIES[freq]
-                opts = gs.SeriesOptions(warmup_days=FREQUENCIES[freq][1], freq=freq)
-                points, report = gs.score_one(s.frame.assign(ts=s.frame["ts"].astype(str)), s.series_id, cfg, opts)
+                s = make_series(shape, freq, seed=1000 * k + 17 * SHAPES.index(shape) + spec.seed_salt)
+                points, report = gs.score_one(s.rows(), s.series_id, cfg, _options(freq))
                 ok = (points["scoring_status"] == gs.SCORED).to_numpy()
-                ts = pd.Series(pd.to_datetime(points["timestamp"]))
+                origin = s.frame["ts"].iloc[0]
+                ts = step_positions(_point_times(points, freq), freq, origin)
                 ours = points["is_anomaly"].fillna(False).to_numpy(bool) & ok
                 theirs = rolling_z_flags(s.frame, freq) & ok
-                rows["score-series ensemble"].append(_events(s.series_id, ts, ours, step))
-                rows["rolling z-score |z|>=3"].append(_events(s.series_id, ts, theirs, step))
-                labels.append(s.labels)
-                scored[s.series_id], step_of[s.series_id] = int(ok.sum()), step
+                rows["score-series ensemble"].append(_events(s.series_id, ts, ours, unit))
+                rows["rolling z-score |z|>=3"].append(_events(s.series_id, ts, theirs, unit))
+                labels.append(s.labels.assign(start=step_positions(s.labels["start"], freq, origin),
+                                              end=step_positions(s.labels["end"], freq, origin)))
+                scored[s.series_id], step_of[s.series_id] = int(ok.sum()), unit
                 per_freq.setdefault(freq, []).append(s.series_id)
                 log.info("evaluate-series: %s scored %d points, %d flagged", s.series_id, int(ok.sum()), int(ours.sum()))
     lab = pd.concat(labels, ignore_index=True)
@@ -204,7 +321,8 @@ def run(seeds: int = 2, cfg: Optional[Config] = None, freqs: Tuple[str, ...] = t
                                  "first_seed": first_seed,
                                  "frequencies": list(freqs), "shapes": list(shapes), "methods": {}}
     for method, evs in rows.items():
-        ev = pd.concat(evs, ignore_index=True)
+        # series without events add no rows (and leaving them out keeps pandas' empty-frame warning away)
+        ev = pd.concat([e for e in evs if len(e)] or evs, ignore_index=True)
         entry = metrics(ev, lab, scored, step_of)
         entry["by_frequency"] = {
             f: metrics(ev[ev["brand"].isin(ids)], lab[lab["brand"].isin(ids)], {i: scored[i] for i in ids}, step_of)
@@ -215,12 +333,13 @@ def run(seeds: int = 2, cfg: Optional[Config] = None, freqs: Tuple[str, ...] = t
 
 
 def table(result: Dict[str, object]) -> str:
+    w = max([6] + [len(f) + 1 for f in result["frequencies"]])  # 6 as always for the first three
     lines = [f"{result['series']} series ({', '.join(result['shapes'])}) at {', '.join(result['frequencies'])}; "
              f"{result['labelled_windows']} labelled windows",
-             f"{'method':<28}{'freq':>6}{'precision':>11}{'recall':>8}{'F1':>7}{'events':>8}{'false/1000pts':>15}"]
+             f"{'method':<28}{'freq':>{w}}{'precision':>11}{'recall':>8}{'F1':>7}{'events':>8}{'false/1000pts':>15}"]
     for method, m in result["methods"].items():
         for freq, mm in [("all", m)] + list(m["by_frequency"].items()):
-            lines.append(f"{method:<28}{freq:>6}{mm['precision']:>11.3f}{mm['recall']:>8.3f}{mm['f1']:>7.3f}"
+            lines.append(f"{method:<28}{freq:>{w}}{mm['precision']:>11.3f}{mm['recall']:>8.3f}{mm['f1']:>7.3f}"
                          f"{mm['alert_events']:>8}{mm['false_per_1000_points']:>15.3f}")
     lines.append("recall by type: " + "; ".join(
         f"{method}: " + ", ".join(f"{k} {v:.2f}" for k, v in m["recall_by_type"].items())

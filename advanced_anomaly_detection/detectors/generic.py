@@ -36,7 +36,6 @@ log = logging.getLogger(__name__)
 
 DAY = pd.Timedelta(days=1)
 CHANGEPOINT_MAX_CONTEXT = 2000
-CHANGEPOINT_Z_CLIP = 5.0
 # Share of a generic history's scores that may be past anomalies: more than a funnel's (a few days or
 # weeks of history, and an incident there is a larger share of it).
 UNTRUSTED_REFERENCE = 0.05
@@ -517,9 +516,7 @@ class GenericChangepointDetector(_GenericDetector):
     def _scores(self, z: np.ndarray):
         import ruptures as rpt
 
-        # Clipped: a change of level is a run of moderate z, not one extreme point, and one spike of 30 sds
-        # would otherwise hold the mean of the next min_size points above any alarm bar.
-        zf = np.clip(z / getattr(self, "sd_", 1.0), -CHANGEPOINT_Z_CLIP, CHANGEPOINT_Z_CLIP)
+        zf = z / getattr(self, "sd_", 1.0)
         n = len(zf)
         # points without a recent breakpoint: |mean of the last min_size points|, scaled to unit noise
         m = min(self.min_size, n)
