@@ -230,6 +230,11 @@ class EnsembleConfig(_Section):
     # of its own history, so its calibrated tails are conservative (exponential at the lightest) and
     # 0.9999 misses moderate spikes. Chosen with `aad evaluate-series` (README), not on the funnel.
     series_threshold: float = Field(0.999, gt=0, lt=1)
+    # ... except for series whose cadence has no day or week to block by (months, weeks, seconds,
+    # positions): there a history of n points cannot vouch for a tail rarer than about 1 in n, so the bar
+    # is 1 - 1/n, within [series_threshold_floor, series_threshold] (monthly data: 0.99; measured with
+    # `aad evaluate-series --freqs month,7D,10s,positions`, README).
+    series_threshold_floor: float = Field(0.99, gt=0, lt=1)
 
     @field_validator("weights")
     @classmethod

@@ -257,6 +257,12 @@ def _warmup_rows(ts: pd.Series, cadence: Cadence, options: SeriesOptions, r: Dic
     return rows, f"{rows} points"
 
 
+def _short_history_bar(n: int, cfg: Config) -> float:
+    """1 - 1/n for a history of n points, within [series_threshold_floor, series_threshold]."""
+    ec = cfg.ensemble
+    return float(np.clip(1.0 - 1.0 / max(n, 1), min(ec.series_threshold_floor, ec.series_threshold), ec.series_threshold))
+
+
 def score_grid(grid: pd.DataFrame, report: Dict[str, Any], cfg: Config, options: SeriesOptions,
                ) -> Tuple[pd.DataFrame, Dict[str, Any]]:
     """Per-point output for a cleaned grid; UserError when there is too little to score."""
@@ -301,8 +307,11 @@ def score_grid(grid: pd.DataFrame, report: Dict[str, Any], cfg: Config, options:
     scores = pd.DataFrame(np.nan, index=grid.index, columns=names)
     expected = pd.Series(np.nan, index=grid.index)
     det_status: Dict[str, Dict[str, int]] = {n: {} for n in names}
+    bar = np.full(len(grid), cfg.ensemble.series_threshold)  # the ensemble's alarm bar per point
     for hist_rows, score_rows in plans:
         history = grid.iloc[hist_rows[-r["history_points"]:]]
+        if not _day_based(step):
+            bar[score_rows] = _short_history_bar(len(history), cfg)
         frame = grid.iloc[score_rows]
         status[score_rows] = SCORED
         exp_set = False
@@ -330,8 +339,10 @@ def score_grid(grid: pd.DataFrame, report: Dict[str, Any], cfg: Config, options:
     # Generic series are fitted on days, not months, of history: one detector's extreme score is not
     # decisive there, so the funnel job's single-detector rule is not applied (measured: it tripled
     # the false alarms of the clean parts in tests/test_score_series.py).
-    ens = combine(scores, cfg.ensemble.model_copy(
-        update={"single_detector_threshold": None, "threshold": cfg.ensemble.series_threshold}))
+    ec = cfg.ensemble
+    floor = min(ec.series_threshold_floor, ec.series_threshold)
+    ens = combine(scores, ec.model_copy(update={"single_detector_threshold": None, "threshold": floor}))
+    ens["is_anomaly"] &= ens["ensemble_anomaly_score"].to_numpy() >= bar
     none_ran = scored & ~filled & (ens["detectors_ran"].to_numpy() == 0)
     status[none_ran] = NO_DETECTOR
     ok = status == SCORED

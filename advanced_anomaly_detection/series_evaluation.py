@@ -284,8 +284,8 @@ def _point_times(points: pd.DataFrame, freq: str) -> pd.Series:
     """The scored points' timestamps (positions: EPOCH + position seconds, like the generated frame)."""
     t = points["timestamp"].reset_index(drop=True)
     if CADENCES[freq].positional:
-        if "position" in points:
-            t = points["position"].reset_index(drop=True)
+        if gs.TIME_NUMBER in points:
+            t = points[gs.TIME_NUMBER].reset_index(drop=True)
         if pd.api.types.is_numeric_dtype(t):
             return EPOCH + pd.to_timedelta(pd.to_numeric(t).round().astype("int64"), unit="s")
     return pd.Series(pd.to_datetime(t))

@@ -400,3 +400,22 @@ def test_cli_integer_time_column_and_bad_freq(spark, tmp_path, monkeypatch, caps
     rc = _cli(monkeypatch, ["score-series", "--input", str(path), "--output", str(tmp_path / "o"), "--freq", "fortnight"])
     err = capsys.readouterr().err.strip()
     assert rc == 2 and "--freq 'fortnight': not a step" in err and "\n" not in err
+
+
+def test_alarm_bar_follows_the_history_length_where_no_day_or_week_blocks():
+    """A history of n points cannot vouch for a tail rarer than ~1 in n: 1 - 1/n within
+    [series_threshold_floor, series_threshold]; intraday and daily series keep series_threshold."""
+    cfg = Config()
+    assert [gs._short_history_bar(n, cfg) for n in (60, 100, 500, 5000)] == pytest.approx([0.99, 0.99, 0.998, 0.999])
+    ts = pd.date_range("2000-01-01", periods=120, freq="MS")
+    v = 100 + np.random.default_rng(0).normal(0, 1, 120)
+    grid, rep = gs.clean_series(_rows(ts, v), "m", gs.SeriesOptions())
+    points, rep = gs.score_grid(grid, rep, FAST, gs.SeriesOptions())
+    scored = points[points["scoring_status"] == gs.SCORED]
+    # flagged exactly where the ensemble passes the bar of its block's history (48 .. 108 points here)
+    hist = scored.index.to_numpy()  # walk-forward: a point's history is everything before its year
+    years = pd.to_datetime(scored["timestamp"]).dt.year.to_numpy()
+    first_of_year = {y: int(np.min(hist[years == y])) for y in set(years)}
+    bars = np.array([gs._short_history_bar(first_of_year[y], FAST) for y in years])
+    np.testing.assert_array_equal(scored["is_anomaly"].to_numpy(bool),
+                                  scored["ensemble_anomaly_score"].to_numpy() >= bars)
