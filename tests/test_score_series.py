@@ -419,3 +419,16 @@ def test_alarm_bar_follows_the_history_length_where_no_day_or_week_blocks():
     bars = np.array([gs._short_history_bar(first_of_year[y], FAST) for y in years])
     np.testing.assert_array_equal(scored["is_anomaly"].to_numpy(bool),
                                   scored["ensemble_anomaly_score"].to_numpy() >= bars)
+
+
+def test_quarterly_series_short_history_no_alarm_from_an_overfitted_year():
+    """15 years of quarters: the first scored year is fitted on 20 points, where Prophet's own yearly
+    seasonality (20 parameters) would fit the noise and flag everything; its yearly terms are capped
+    by what a year of quarters can carry."""
+    rng = np.random.default_rng(0)
+    ts = pd.date_range("1980-01-01", periods=60, freq="QS")
+    v = 50 + 5 * np.tile([1, -1, 0.5, -0.5], 15) + rng.normal(0, 0.5, 60)
+    v[50] -= 8
+    points, rep = gs.score_one(_rows(ts, v), "q", Config(), gs.SeriesOptions())
+    assert rep["frequency"] == "quarter" and rep["mode"] == "walk_forward per year, warm-up 20 points"
+    _check_found(points, [50], max_false=1, slack=1)

@@ -362,16 +362,19 @@ class GenericProphetDetector(_GenericDetector):
         ds = pd.to_datetime(hist["timestamp"])
         span_days = (ds.iloc[-1] - ds.iloc[0]) / DAY
         c = self.cadence
-        yearly = span_days >= 730 and (c.kind == "calendar" or (c.kind == "points" and c.step >= DAY))
+        per_year = pd.Timedelta(days=365.25) / c.step
+        yearly = span_days >= 730 and c.kind in ("calendar", "points") and 4 <= per_year <= 60
         model = Prophet(
             growth="linear",
             daily_seasonality=c.kind == "intraday",
             weekly_seasonality=c.weekly and span_days >= 14,
-            yearly_seasonality=yearly,
+            yearly_seasonality=False,
             changepoint_prior_scale=self.changepoint_prior_scale,
             uncertainty_samples=0,
             mcmc_samples=0,
         )
+        if yearly:  # Prophet's own has 10 Fourier terms: more than a year of months (12 points) can carry
+            model.add_seasonality(name="yearly", period=365.25, fourier_order=max(1, min(10, int(per_year - 1) // 2)))
         cycle = self.profile_.cycle_ if c.calendar_cycle is None else 1
         period_days = cycle * c.step / DAY
         if cycle > 1 and not (yearly and abs(period_days / 365.25 - 1) < 0.1):  # a cycle the data showed
