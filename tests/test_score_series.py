@@ -332,6 +332,10 @@ def test_detect_cycle_finds_cycles_and_not_trends():
     assert detect_cycle(np.cumsum(rng.normal(0, 1, t.size)), 2000) == 1  # a random walk
     assert detect_cycle(np.r_[np.zeros(700), np.full(700, 5.0)] + rng.normal(0, 1, t.size), 2000) == 1
     assert detect_cycle(rng.normal(0, 1, t.size), 2000) == 1
+    # refined on the multiples: low Poisson counts on a 90-point cycle, 500 points
+    pos = np.arange(500)
+    counts = rng.poisson(10 * (1 + 0.6 * np.sin(2 * np.pi * pos / 90)))
+    assert abs(detect_cycle(np.log1p(counts), 2000) - 90) <= 2
 
 
 def test_positions_with_a_cycle_of_their_own():

@@ -65,7 +65,9 @@ def detect_cycle(y: np.ndarray, max_period: int) -> int:
     The autocorrelation of the series (gaps interpolated, extremes clipped, linear trend removed) is
     searched for peaks between 2 and `max_period` lags that rise well above the lowest value before
     them (a cycle dips and comes back; a trend or a wandering level only decays) and reach 0.3; the
-    shortest peak within 85% of the best is taken (a cycle's multiples are peaks too)."""
+    shortest peak within 85% of the best is taken (a cycle's multiples are peaks too), moved to the
+    top of its hump (within 10%), then refined on the peaks near its multiples up to half the series (one noisy peak can sit a few lags off, and
+    a cycle a few points wrong drifts out of phase within a few cycles)."""
     x = pd.Series(np.asarray(y, dtype=float)).interpolate(limit_direction="both").to_numpy()
     n = len(x)
     max_period = min(int(max_period), n // 3)
@@ -80,7 +82,7 @@ def detect_cycle(y: np.ndarray, max_period: int) -> int:
     if np.ptp(x) <= 1e-12:
         return 1
     f = np.fft.rfft(x - x.mean(), 2 * n)
-    acf = np.fft.irfft(f * np.conj(f))[: max_period + 2]
+    acf = np.fft.irfft(f * np.conj(f))[: n // 2 + 2]
     acf = acf / acf[0] * n / (n - np.arange(len(acf)))  # unbiased: each lag over its own overlap
     lags = np.arange(2, max_period + 1)
     peak = (acf[lags] >= acf[lags - 1]) & (acf[lags] >= acf[lags + 1])
@@ -89,7 +91,16 @@ def detect_cycle(y: np.ndarray, max_period: int) -> int:
     if good.size == 0:
         return 1
     best = acf[good].max()
-    return int(good[acf[good] >= 0.85 * best][0])
+    p0 = int(good[acf[good] >= 0.85 * best][0])
+    near = np.arange(max(2, int(p0 * 0.9)), min(int(np.ceil(p0 * 1.1)), max_period) + 1)
+    p0 = int(near[np.argmax(acf[near])])  # the top of its hump, not a noise wiggle on the way up
+    peaks, multiples = [p0], [1]
+    for k in range(2, (n // 2) // p0 + 1):
+        lo, hi = max(k * p0 - k - 1, 2), min(k * p0 + k + 1, n // 2)  # +- about a lag per cycle
+        if hi > lo:
+            peaks.append(lo + int(np.argmax(acf[lo:hi + 1])))
+            multiples.append(k)
+    return max(int(round(sum(peaks) / sum(multiples))), 2)
 
 
 class ValueTransform:
