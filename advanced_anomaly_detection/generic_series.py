@@ -12,9 +12,10 @@ is read as Unix epochs, yyyymmdd dates or positions), merges duplicate timestamp
 reindexes gaps (``is_filled``; never scored).
 
 Scoring, without ``train_until``: walk forward block by block (a day for intraday data, a week
-(Mon-Sun) for daily data, a year for monthly / quarterly data, else MAX_BLOCKS runs of points); each block is scored by detectors fitted only on the points before it; the
-first blocks are warm-up (``scoring_status = warmup``). With ``train_until``: fit on points <= it
-(``training``), score the rest. Calibrated detector scores go through ``ensemble.combine``.
+(Mon-Sun) for daily data, a year for monthly / quarterly data, else MAX_BLOCKS runs of points); each
+block is scored by detectors fitted only on the points before it; the first blocks are warm-up
+(``scoring_status = warmup``). With ``train_until``: fit on points <= it (``training``), score the
+rest. Calibrated detector scores go through ``ensemble.combine``.
 """
 from __future__ import annotations
 
@@ -201,27 +202,28 @@ def _resolve(options: SeriesOptions, cadence: Cadence) -> Dict[str, int]:
     return {"min_points": max(min_points, 8), "history_points": min(history, options.max_history_points)}
 
 
-def build_detectors(cfg: Config, step: Cadence, options: SeriesOptions) -> Dict[str, generic.Detector]:
-    r = _resolve(options, step)
+def build_detectors(cfg: Config, cadence: Cadence, options: SeriesOptions) -> Dict[str, generic.Detector]:
+    r = _resolve(options, cadence)
     d = cfg.detectors
     out: Dict[str, generic.Detector] = {}
     for name in options.detectors:
         if not getattr(d, name).enabled:
             continue
         if name == "baseline":
-            out[name] = generic.GenericBaselineDetector(step, **r)
+            out[name] = generic.GenericBaselineDetector(cadence, **r)
         elif name == "prophet":
-            out[name] = generic.GenericProphetDetector(step, **r, changepoint_prior_scale=d.prophet.changepoint_prior_scale,
-                                                     tol_rel_grad=d.prophet.tol_rel_grad)
+            out[name] = generic.GenericProphetDetector(
+                cadence, **r, changepoint_prior_scale=d.prophet.changepoint_prior_scale, tol_rel_grad=d.prophet.tol_rel_grad
+            )
         elif name == "isolation_forest":
             c = d.isolation_forest
             out[name] = generic.GenericIsolationForestDetector(
-                step, **r, n_estimators=c.n_estimators, max_samples=c.max_samples, random_state=c.random_state
+                cadence, **r, n_estimators=c.n_estimators, max_samples=c.max_samples, random_state=c.random_state
             )
         elif name == "changepoint":
             c = d.changepoint
             out[name] = generic.GenericChangepointDetector(
-                step, **r, min_size=c.min_size, penalty_factor=c.penalty_factor, jump=c.jump
+                cadence, **r, min_size=c.min_size, penalty_factor=c.penalty_factor, jump=c.jump
             )
     return out
 
@@ -250,7 +252,8 @@ def _warmup_rows(ts: pd.Series, cadence: Cadence, options: SeriesOptions, r: Dic
         span_days = (ts.iloc[-1] - ts.iloc[0]) / pd.Timedelta(days=1)
         warm = options.warmup_days or float(max(14, min(28, int(span_days // 3))) if daily
                                             else max(2, min(7, int(span_days // 3))))
-        return int(np.searchsorted(ts.to_numpy(), (ts.iloc[0] + pd.Timedelta(days=warm)).to_datetime64())), f"{warm:g} days"
+        warm_end = (ts.iloc[0] + pd.Timedelta(days=warm)).to_datetime64()
+        return int(np.searchsorted(ts.to_numpy(), warm_end)), f"{warm:g} days"
     rows = _points_of_days(cadence, options.warmup_days, "--warmup-days")
     if rows is None:
         rows = max(r["min_points"], min(n // 3, r["history_points"]))
@@ -267,8 +270,8 @@ def score_grid(grid: pd.DataFrame, report: Dict[str, Any], cfg: Config, options:
                ) -> Tuple[pd.DataFrame, Dict[str, Any]]:
     """Per-point output for a cleaned grid; UserError when there is too little to score."""
     sid = report["series_id"]
-    step = cadence_of(report)
-    r = _resolve(options, step)
+    cadence = cadence_of(report)
+    r = _resolve(options, cadence)
     ts = grid["timestamp"]
     status = np.full(len(grid), WARMUP, dtype=object)
     plans: List[Tuple[np.ndarray, np.ndarray]] = []  # (history rows, scored rows)
@@ -287,10 +290,11 @@ def score_grid(grid: pd.DataFrame, report: Dict[str, Any], cfg: Config, options:
         if len(score_rows) == 0:
             raise UserError(f"series '{sid}': no points after --train-until {tu} (last is {ts.iloc[-1]})")
         plans.append((hist_rows, score_rows))
-        report["mode"] = f"train_until {options.train_until if isinstance(options.train_until, pd.Timestamp) else f'{options.train_until:g}'}"
+        given = options.train_until
+        report["mode"] = f"train_until {given if isinstance(given, pd.Timestamp) else f'{given:g}'}"
     else:
-        warm_rows, warm_text = _warmup_rows(ts, step, options, r)
-        blocks, unit = _blocks(ts, step)
+        warm_rows, warm_text = _warmup_rows(ts, cadence, options, r)
+        blocks, unit = _blocks(ts, cadence)
         first_rows = np.flatnonzero(np.r_[True, blocks[1:] != blocks[:-1]])
         ends = np.r_[first_rows[1:], len(grid)]
         starts = [(i, e) for i, e in zip(first_rows, ends) if i >= max(warm_rows, r["min_points"])]
@@ -310,12 +314,12 @@ def score_grid(grid: pd.DataFrame, report: Dict[str, Any], cfg: Config, options:
     bar = np.full(len(grid), cfg.ensemble.series_threshold)  # the ensemble's alarm bar per point
     for hist_rows, score_rows in plans:
         history = grid.iloc[hist_rows[-r["history_points"]:]]
-        if not _day_based(step):
+        if not _day_based(cadence):
             bar[score_rows] = _short_history_bar(len(history), cfg)
         frame = grid.iloc[score_rows]
         status[score_rows] = SCORED
         exp_set = False
-        for name, det in build_detectors(cfg, step, options).items():
+        for name, det in build_detectors(cfg, cadence, options).items():
             det.fit(history)
             key = det.status_ if det.status_ == OK else f"{det.status_}: {det.reason_}"[:200]
             det_status[name][key] = det_status[name].get(key, 0) + 1

@@ -66,8 +66,9 @@ def detect_cycle(y: np.ndarray, max_period: int) -> int:
     searched for peaks between 2 and `max_period` lags that rise well above the lowest value before
     them (a cycle dips and comes back; a trend or a wandering level only decays) and reach 0.3; the
     shortest peak within 85% of the best is taken (a cycle's multiples are peaks too), moved to the
-    top of its hump (within 10%), then refined on the peaks near its multiples up to half the series (one noisy peak can sit a few lags off, and
-    a cycle a few points wrong drifts out of phase within a few cycles)."""
+    top of its hump (within 10%), then refined on the peaks near its multiples up to half the series
+    (one noisy peak can sit a few lags off, and a cycle a few points wrong drifts out of phase within a
+    few cycles)."""
     x = pd.Series(np.asarray(y, dtype=float)).interpolate(limit_direction="both").to_numpy()
     n = len(x)
     max_period = min(int(max_period), n // 3)
