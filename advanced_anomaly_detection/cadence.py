@@ -204,24 +204,28 @@ def read_times(raw: pd.Series) -> Tuple[pd.Series, str]:
     num = pd.to_numeric(text, errors="coerce").astype(float)
     finite = num[np.isfinite(num)]
     if (finite == np.round(finite)).all() and finite.between(1e7, 1e8 - 1).all():
-        dates = pd.to_datetime(finite.astype("int64").astype(str), format="%Y%m%d", errors="coerce")
-        if dates.notna().all():
-            return pd.to_datetime(num.astype("Int64").astype("string"), format="%Y%m%d", errors="coerce"), "yyyymmdd"
+        dates = pd.to_datetime(num.astype("Int64").astype("string"), format="%Y%m%d", errors="coerce")
+        if dates[np.isfinite(num)].notna().all():
+            return dates, "yyyymmdd"
     for how, unit, lo, hi in EPOCH_UNITS:
         if finite.between(lo, hi).all():
             return number_to_timestamp(num, how), how
     return number_to_timestamp(num, "positions"), "positions"
 
 
+def _unit(how: str) -> str:
+    """pandas' time unit of a numeric time column read as `how` (positions: seconds)."""
+    return {h: u for h, u, _, _ in EPOCH_UNITS}.get(how, "s")
+
+
 def number_to_timestamp(x, how: str):
     """A number (or Series of them) in the time column's units (`read_times`' `how`) -> timestamp(s)."""
-    unit = {h: u for h, u, _, _ in EPOCH_UNITS}.get(how, "s")
+    unit = _unit(how)
     if isinstance(x, pd.Series):
         return EPOCH + pd.to_timedelta(x, unit=unit)
     return EPOCH + pd.Timedelta(float(x), unit=unit)
 
 
-def timestamp_to_number(ts: pd.Series, how: str) -> np.ndarray:
+def timestamp_to_number(ts: pd.Series, how: str) -> pd.Series:
     """Inverse of number_to_timestamp (positions and epochs): the input's own numbers for output."""
-    unit = {h: u for h, u, _, _ in EPOCH_UNITS}.get(how, "s")
-    return (pd.to_datetime(ts) - EPOCH) / pd.Timedelta(1, unit=unit)
+    return (pd.to_datetime(ts) - EPOCH) / pd.Timedelta(1, unit=_unit(how))

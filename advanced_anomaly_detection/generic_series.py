@@ -77,11 +77,6 @@ def _blank(s: pd.Series) -> pd.Series:
     return s.isna() | s.astype(str).str.strip().isin(["", "nan", "NaN", "None", "null", "NULL", "NaT"])
 
 
-def parse_timestamps(raw: pd.Series) -> pd.Series:
-    """Naive UTC timestamps of a time column however it was written (cadence.read_times)."""
-    return cad.read_times(raw)[0]
-
-
 def clean_series(rows: pd.DataFrame, series_id: str, options: SeriesOptions) -> Tuple[pd.DataFrame, Dict[str, Any]]:
     """rows: columns ts, value -> (grid frame [timestamp, value, is_filled], report)."""
     n = len(rows)

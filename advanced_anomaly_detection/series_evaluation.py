@@ -48,6 +48,7 @@ import numpy as np
 import pandas as pd
 
 from advanced_anomaly_detection import generic_series as gs
+from advanced_anomaly_detection.cadence import EPOCH, timestamp_to_number
 from advanced_anomaly_detection.config import Config, load_config
 from advanced_anomaly_detection.evaluation import _overlaps
 
@@ -56,7 +57,6 @@ log = logging.getLogger(__name__)
 SHAPES = ("seasonal_gaussian", "random_walk", "poisson_counts", "trend_multiplicative", "student_t")
 ANOMALY_KINDS = ("spike", "dip", "level_shift", "variance_burst", "pattern_break")
 TOLERANCE_STEPS = 3
-EPOCH = pd.Timestamp("1970-01-01")  # positions: point k is EPOCH + k seconds (as cadence.read_times reads them)
 POSITION_CYCLES = (12, 96)  # positions: the cycle of each series is drawn from this range (points, inclusive)
 
 
@@ -111,7 +111,7 @@ class LabelledSeries:
     def rows(self) -> pd.DataFrame:
         """The rows score-series reads: ts as text; for positions the integers themselves ("1", "2", ...)."""
         if CADENCES[self.freq].positional:
-            pos = ((self.frame["ts"] - EPOCH) / pd.Timedelta(seconds=1)).round().astype("int64")
+            pos = timestamp_to_number(self.frame["ts"], "positions").round().astype("int64")
             return self.frame.assign(ts=pos.astype(str))
         return self.frame.assign(ts=self.frame["ts"].astype(str))
 
@@ -280,17 +280,6 @@ def _options(freq: str) -> "gs.SeriesOptions":
     return gs.SeriesOptions(warmup_points=spec.warmup, freq=None if spec.positional else freq)
 
 
-def _point_times(points: pd.DataFrame, freq: str) -> pd.Series:
-    """The scored points' timestamps (positions: EPOCH + position seconds, like the generated frame)."""
-    t = points["timestamp"].reset_index(drop=True)
-    if CADENCES[freq].positional:
-        if gs.TIME_NUMBER in points:
-            t = points[gs.TIME_NUMBER].reset_index(drop=True)
-        if pd.api.types.is_numeric_dtype(t):
-            return EPOCH + pd.to_timedelta(pd.to_numeric(t).round().astype("int64"), unit="s")
-    return pd.Series(pd.to_datetime(t))
-
-
 def run(seeds: int = 2, cfg: Optional[Config] = None, freqs: Tuple[str, ...] = DEFAULT_CADENCES,
         shapes: Tuple[str, ...] = SHAPES, first_seed: int = 0) -> Dict[str, object]:
     """Generate, score with score-series' own path and with the rolling z rule, and compare."""
@@ -306,7 +295,8 @@ def run(seeds: int = 2, cfg: Optional[Config] = None, freqs: Tuple[str, ...] = D
                 points, report = gs.score_one(s.rows(), s.series_id, cfg, _options(freq))
                 ok = (points["scoring_status"] == gs.SCORED).to_numpy()
                 origin = s.frame["ts"].iloc[0]
-                ts = step_positions(_point_times(points, freq), freq, origin)
+                # positions score as EPOCH + position seconds, as the generated frame holds them
+                ts = step_positions(points["timestamp"], freq, origin)
                 ours = points["is_anomaly"].fillna(False).to_numpy(bool) & ok
                 theirs = rolling_z_flags(s.frame, freq) & ok
                 rows["score-series ensemble"].append(_events(s.series_id, ts, ours, unit))

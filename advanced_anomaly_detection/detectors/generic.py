@@ -386,11 +386,11 @@ class GenericProphetDetector(_GenericDetector):
             mcmc_samples=0,
         )
         if yearly:  # Prophet's own has 10 Fourier terms: more than a year of months (12 points) can carry
-            model.add_seasonality(name="yearly", period=365.25, fourier_order=max(1, min(10, int(per_year - 1) // 2)))
+            model.add_seasonality(name="yearly", period=365.25, fourier_order=_fourier_order(per_year))
         cycle = self.profile_.cycle_ if c.calendar_cycle is None else 1
         period_days = cycle * c.step / DAY
         if cycle > 1 and not (yearly and abs(period_days / 365.25 - 1) < 0.1):  # a cycle the data showed
-            model.add_seasonality(name="cycle", period=period_days, fourier_order=max(1, min(10, (cycle - 1) // 2)))
+            model.add_seasonality(name="cycle", period=period_days, fourier_order=_fourier_order(cycle))
         # Prophet skips NaN y (gaps)
         self.model_ = fit_map(model, pd.DataFrame({"ds": ds.to_numpy(), "y": y}), self.tol_rel_grad)
         yhat = self._yhat(hist)
@@ -570,6 +570,11 @@ class GenericChangepointDetector(_GenericDetector):
         return pd.DataFrame(
             {"raw_score": np.where(obs, raw[-m:], np.nan), "direction": direction[-m:]}, index=frame.index
         )
+
+
+def _fourier_order(points_per_cycle: float) -> int:
+    """Fourier terms a cycle of this many points can carry (fewer than half its points), at most 10."""
+    return max(1, min(10, int(points_per_cycle - 1) // 2))
 
 
 def _refine(z: np.ndarray, bkps: List[int], min_size: int) -> List[int]:
