@@ -54,6 +54,24 @@ def register(sub) -> None:
     add_config_args(e)
     e.set_defaults(handler=evaluate_series)
 
+    lab = sub.add_parser(
+        "evaluate-labelled",
+        help="precision/recall of score-series on labelled files from elsewhere (NAB windows, a label column)",
+        description="score-series on someone else's labelled series (see "
+                    "advanced_anomaly_detection/labelled_evaluation.py).",
+    )
+    lab.add_argument("--data", required=True, help="folder of CSV files (NAB: its data/ folder)")
+    how = lab.add_mutually_exclusive_group(required=True)
+    how.add_argument("--labels", help="NAB windows JSON (labels/combined_windows.json); files it lists that are "
+                                      "absent under --data are skipped")
+    how.add_argument("--label-col", help="a 0/1 label column in every CSV under --data (Yahoo S5: is_anomaly)")
+    lab.add_argument("--time-col", default="timestamp", help="timestamp column (default: timestamp)")
+    lab.add_argument("--value-col", default="value", help="value column (default: value)")
+    lab.add_argument("--jobs", type=int, help="files scored at once (default: the cores, at most 4)")
+    lab.add_argument("--json", help="write the metrics here as JSON")
+    add_config_args(lab)
+    lab.set_defaults(handler=evaluate_labelled)
+
 
 def evaluate_series(args: argparse.Namespace) -> int:
     import json
@@ -74,6 +92,37 @@ def evaluate_series(args: argparse.Namespace) -> int:
     if args.json:
         with open(args.json, "w") as fh:
             json.dump(result, fh, indent=2)
+        print(f"metrics written to {args.json}")
+    return 0
+
+
+def evaluate_labelled(args: argparse.Namespace) -> int:
+    import json
+    from pathlib import Path
+
+    from advanced_anomaly_detection import labelled_evaluation as le
+    from advanced_anomaly_detection.config import load_config
+    from advanced_anomaly_detection.errors import UserError
+
+    cfg = load_config(args.config, args.set)
+    data = Path(args.data)
+    if not data.is_dir():
+        raise UserError(f"--data {data}: not a folder")
+    if args.labels:
+        files, absent = le.nab_files(data, Path(args.labels))
+        if absent:
+            print(f"{len(absent)} labelled files absent under {data}, skipped")
+    else:
+        files = le.column_files(data)
+    if not files:
+        raise UserError(f"--data {data}: no labelled CSV file found")
+    if args.jobs is not None and args.jobs < 1:
+        raise UserError("--jobs must be at least 1")
+    result = le.run(files, cfg, args.time_col, args.value_col, args.label_col, args.jobs or le.default_jobs())
+    print(le.table(result))
+    if args.json:
+        with open(args.json, "w") as fh:
+            json.dump(result, fh, indent=2, default=str)
         print(f"metrics written to {args.json}")
     return 0
 

@@ -248,14 +248,15 @@ def _events(series_id: str, ts: pd.Series, flagged: np.ndarray, step: pd.Timedel
     return ev.assign(brand=series_id).reset_index(drop=True)
 
 
-def metrics(events: pd.DataFrame, labels: pd.DataFrame, steps_scored: Dict[str, int], step_of: Dict[str, pd.Timedelta]
+def metrics(events: pd.DataFrame, labels: pd.DataFrame, steps_scored: Dict[str, int], tolerance: Dict[str, pd.Timedelta]
             ) -> Dict[str, object]:
-    """Event precision / recall / F1 over all series; tolerance TOLERANCE_STEPS of each series' step."""
+    """Event precision / recall / F1 over all series; an event and a label match when they are at most
+    tolerance[series] apart."""
     true_events, found = 0, np.zeros(len(labels), dtype=bool)
     for sid in labels["brand"].unique():
         ev = events[events["brand"] == sid].reset_index(drop=True)
         lab_idx = np.flatnonzero(labels["brand"].to_numpy() == sid)
-        hit = _overlaps(ev, labels.iloc[lab_idx].reset_index(drop=True), TOLERANCE_STEPS * step_of[sid])
+        hit = _overlaps(ev, labels.iloc[lab_idx].reset_index(drop=True), tolerance[sid])
         true_events += int(hit.any(axis=1).sum())
         found[lab_idx] = hit.any(axis=0)
     n = len(events)
@@ -285,7 +286,7 @@ def run(seeds: int = 2, cfg: Optional[Config] = None, freqs: Tuple[str, ...] = D
     """Generate, score with score-series' own path and with the rolling z rule, and compare."""
     cfg = cfg or load_config()
     rows: Dict[str, List[pd.DataFrame]] = {"score-series ensemble": [], "rolling z-score |z|>=3": []}
-    labels, scored, step_of, per_freq = [], {}, {}, {}
+    labels, scored, tolerance, per_freq = [], {}, {}, {}
     unit = pd.Timedelta(seconds=1)  # one step, in step positions (see step_positions)
     for freq in freqs:
         spec = CADENCES[freq]
@@ -303,7 +304,7 @@ def run(seeds: int = 2, cfg: Optional[Config] = None, freqs: Tuple[str, ...] = D
                 rows["rolling z-score |z|>=3"].append(_events(s.series_id, ts, theirs, unit))
                 labels.append(s.labels.assign(start=step_positions(s.labels["start"], freq, origin),
                                               end=step_positions(s.labels["end"], freq, origin)))
-                scored[s.series_id], step_of[s.series_id] = int(ok.sum()), unit
+                scored[s.series_id], tolerance[s.series_id] = int(ok.sum()), TOLERANCE_STEPS * unit
                 per_freq.setdefault(freq, []).append(s.series_id)
                 log.info("evaluate-series: %s scored %d points, %d flagged", s.series_id, int(ok.sum()), int(ours.sum()))
     lab = pd.concat(labels, ignore_index=True)
@@ -313,9 +314,9 @@ def run(seeds: int = 2, cfg: Optional[Config] = None, freqs: Tuple[str, ...] = D
     for method, evs in rows.items():
         # series without events add no rows (and leaving them out keeps pandas' empty-frame warning away)
         ev = pd.concat([e for e in evs if len(e)] or evs, ignore_index=True)
-        entry = metrics(ev, lab, scored, step_of)
+        entry = metrics(ev, lab, scored, tolerance)
         entry["by_frequency"] = {
-            f: metrics(ev[ev["brand"].isin(ids)], lab[lab["brand"].isin(ids)], {i: scored[i] for i in ids}, step_of)
+            f: metrics(ev[ev["brand"].isin(ids)], lab[lab["brand"].isin(ids)], {i: scored[i] for i in ids}, tolerance)
             for f, ids in per_freq.items()
         }
         result["methods"][method] = entry

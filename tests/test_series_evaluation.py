@@ -39,7 +39,7 @@ def test_metrics_count_hits_misses_and_false_events():
     flagged[[13, 14, 80]] = True  # within 3 steps of the dip; a false event at 80; the spike missed
     events = se._events("a", ts, flagged, step)
     assert len(events) == 2
-    m = se.metrics(events, labels, {"a": 100}, {"a": step})
+    m = se.metrics(events, labels, {"a": 100}, {"a": se.TOLERANCE_STEPS * step})
     assert (m["precision"], m["recall"], m["false_events"]) == (0.5, 0.5, 1)
     assert m["recall_by_type"] == {"spike": 0.0, "dip": 1.0}
     assert m["false_per_1000_points"] == 10.0
@@ -132,7 +132,7 @@ def test_step_positions_count_calendar_months_as_one_step():
     lab = labels.assign(start=se.step_positions(labels["start"], "month", origin),
                         end=se.step_positions(labels["end"], "month", origin))
     events = se._events("a", se.step_positions(flagged_at, "month", origin), np.array([True]), pd.Timedelta(seconds=1))
-    assert se.metrics(events, lab, {"a": 10}, {"a": pd.Timedelta(seconds=1)})["recall"] == 1.0
+    assert se.metrics(events, lab, {"a": 10}, {"a": se.TOLERANCE_STEPS * pd.Timedelta(seconds=1)})["recall"] == 1.0
 
 
 def test_evaluate_series_accepts_the_new_cadences_and_lists_all_on_error(capsys):

@@ -184,7 +184,8 @@ class SeasonalProfile:
         self.local_points_ = min(misses, key=lambda n: (misses[n], -n))
         resid = resid - self.local_level(resid, fallback=False)
         sd = _mad_sd(resid)
-        fallback = float(np.nanstd(resid)) if ok.sum() > 1 else 0.0
+        finite = resid[np.isfinite(resid)]  # the local level leaves the first points of a run without one
+        fallback = float(np.std(finite)) if finite.size > 1 else 0.0
         floor = 1e-6 * max(abs(center), 1.0)
         self.scale_ = max(sd if sd > 0 else fallback, floor)
         self.phase_scale_ = self._phase_scales(resid, *self._phase(pos))
