@@ -235,6 +235,11 @@ class EnsembleConfig(_Section):
     # is 1 - 1/n, within [series_threshold_floor, series_threshold] (monthly data: 0.99; measured with
     # `aad evaluate-series --freqs month,7D,10s,positions`, README).
     series_threshold_floor: float = Field(0.99, gt=0, lt=1)
+    # Two alarms on a generic series are joined into one run of flags when the ensemble's evidence
+    # (-log10 of one minus its score) stays above this fraction of the bar's everywhere between them: one
+    # incident whose evidence wavers about the bar (a level shift until the next refit, a burst of noise)
+    # is one alert event, not a dozen. 1: off.
+    series_bridge_fraction: float = Field(0.5, gt=0, le=1)
 
     @field_validator("weights")
     @classmethod

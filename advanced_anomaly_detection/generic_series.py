@@ -261,6 +261,18 @@ def _short_history_bar(n: int, cfg: Config) -> float:
     return float(np.clip(1.0 - 1.0 / max(n, 1), min(ec.series_threshold_floor, ec.series_threshold), ec.series_threshold))
 
 
+def _bridge_alarms(raised: np.ndarray, score: np.ndarray, lower: np.ndarray) -> np.ndarray:
+    """Points between two raised alarms are flagged too when the score stays >= `lower` all the way
+    between them: one incident whose evidence wavers about the bar is one run of flags. Nothing is
+    flagged before the first or after the last raised point of a run; a missing score breaks a run."""
+    above = (np.nan_to_num(score, nan=-1.0) >= lower) | raised
+    run = np.cumsum(~above)  # a run of points above the lower bar shares the id of the point before it
+    r = pd.Series(raised)
+    since_first = r.groupby(run).cummax().to_numpy(bool)
+    until_last = r[::-1].groupby(run[::-1]).cummax()[::-1].to_numpy(bool)
+    return since_first & until_last & above
+
+
 def score_grid(grid: pd.DataFrame, report: Dict[str, Any], cfg: Config, options: SeriesOptions,
                ) -> Tuple[pd.DataFrame, Dict[str, Any]]:
     """Per-point output for a cleaned grid; UserError when there is too little to score."""
@@ -342,6 +354,8 @@ def score_grid(grid: pd.DataFrame, report: Dict[str, Any], cfg: Config, options:
     floor = min(ec.series_threshold_floor, ec.series_threshold)
     ens = combine(scores, ec.model_copy(update={"single_detector_threshold": None, "threshold": floor}))
     ens["is_anomaly"] &= ens["ensemble_anomaly_score"].to_numpy() >= bar
+    lower = 1.0 - (1.0 - bar) ** ec.series_bridge_fraction
+    ens["is_anomaly"] = _bridge_alarms(ens["is_anomaly"].to_numpy(bool), ens["ensemble_anomaly_score"].to_numpy(), lower)
     none_ran = scored & ~filled & (ens["detectors_ran"].to_numpy() == 0)
     status[none_ran] = NO_DETECTOR
     ok = status == SCORED

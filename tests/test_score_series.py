@@ -37,10 +37,17 @@ def _check_found(points, planted, max_false, slack=0):
     flagged = _flagged(points)
     near = {i + d for i in planted for d in range(-slack, slack + 1)}
     assert set(planted) <= flagged, f"missed {sorted(set(planted) - flagged)}; flagged {sorted(flagged)}"
-    false = sorted(flagged - near)
-    # counted as alert events, as they reach people: neighbouring flagged points are one event
-    events = sum(1 for i, p in enumerate(false) if i == 0 or p - false[i - 1] > 1)
-    assert events <= max_false, f"false alarms at {false}"
+    # counted as alert events, as they reach people: neighbouring flagged points are one event, and an
+    # event that touches a planted point (an alarm held a little past it) is not a false one
+    runs, run = [], []
+    for p in sorted(flagged):
+        if run and p - run[-1] > 1:
+            runs.append(run)
+            run = []
+        run.append(p)
+    runs += [run] if run else []
+    false = [r for r in runs if not near & set(r)]
+    assert len(false) <= max_false, f"false alarms at {false}"
     # scores come from every detector that ran, calibrated to [0, 1]
     scored = points[points["scoring_status"] == gs.SCORED]
     for c in [c for c in points.columns if c.startswith("score_")]:
@@ -436,3 +443,27 @@ def test_quarterly_series_short_history_no_alarm_from_an_overfitted_year():
     points, rep = gs.score_one(_rows(ts, v), "q", Config(), gs.SeriesOptions())
     assert rep["frequency"] == "quarter" and rep["mode"] == "walk_forward per year, warm-up 20 points"
     _check_found(points, [50], max_false=1, slack=1)
+
+
+def test_bridge_alarms():
+    """Raised alarms are joined while the score stays above the lower bar between them; nothing is
+    added before the first or after the last raised point; a missing score or a dip breaks a run."""
+    raised = np.array([0, 1, 0, 0, 1, 0, 0, 1, 0, 1, 0, 1], bool)
+    score = np.array([.99, .9995, .99, .98, .9995, .99, .5, .9995, np.nan, .9995, .99, .9995])
+    joined = gs._bridge_alarms(raised, score, np.full(12, 0.968))
+    assert joined.astype(int).tolist() == [0, 1, 1, 1, 1, 0, 0, 1, 0, 1, 1, 1]
+
+
+def test_level_shift_is_one_alert_event():
+    """A lasting +30% shift at 5-minute steps: one unbroken run of flags from the shift, not a scatter of
+    separate alerts while the evidence wavers about the bar until the next day's refit."""
+    ts = pd.date_range("2024-03-04", periods=8 * 288, freq="5min")
+    rng = np.random.default_rng(0)
+    day = (ts.hour.to_numpy() * 60 + ts.minute.to_numpy()) / 1440.0
+    v = 100 * (1 + 0.3 * np.sin(2 * np.pi * day)) * np.exp(rng.normal(0, 0.05, len(ts)))
+    at = 6 * 288 + 144
+    v[at:] *= 1.3
+    points, _ = gs.score_one(_rows(ts, v), "s", load_config(), gs.SeriesOptions())
+    flagged = np.flatnonzero(points["is_anomaly"].fillna(False).to_numpy(bool))
+    assert flagged.size and flagged[0] == at, flagged[:10]
+    assert (np.diff(flagged) == 1).all(), f"alerts broken up: {flagged}"
