@@ -467,3 +467,32 @@ def test_level_shift_is_one_alert_event():
     flagged = np.flatnonzero(points["is_anomaly"].fillna(False).to_numpy(bool))
     assert flagged.size and flagged[0] == at, flagged[:10]
     assert (np.diff(flagged) == 1).all(), f"alerts broken up: {flagged}"
+
+
+def test_history_ending_in_a_long_gap():
+    """Real sensors go quiet: a history that ends in a three-day gap must not set the level to zero
+    (every point after the gap looked extreme)."""
+    ts, v = _series("5min", 12, seed=4)
+    day = (pd.DatetimeIndex(ts) - pd.Timestamp(ts[0])).days
+    keep = ~((day >= 6) & (day < 9))
+    points, rep = gs.score_one(_rows(ts, v)[keep].reset_index(drop=True), "sensor", Config(), gs.SeriesOptions())
+    assert rep["gaps_filled"] == 3 * 288
+    after = points[(points["scoring_status"] == gs.SCORED) & (pd.to_datetime(points["timestamp"]) >= ts[9 * 288])]
+    assert len(after) == 3 * 288
+    assert not after["is_anomaly"].fillna(False).any(), after.loc[after["is_anomaly"].fillna(False), "timestamp"].tolist()
+    ratio = after["expected_value"] / after["value"]
+    assert ratio.between(0.8, 1.25).all(), ratio.describe()
+
+
+def test_an_isolated_burst_of_readings_does_not_blank_a_slot():
+    """Hourly readings with three silent days broken by four lone readings (10:00-13:00): those have too
+    few neighbours for the cycle's centred median, and once made the slot-of-day profile NaN at those
+    hours, so the baseline never scored 10:00-13:00 again."""
+    ts, v = _series("1h", 20, seed=5)
+    hour = pd.DatetimeIndex(ts).hour
+    day = (pd.DatetimeIndex(ts) - pd.Timestamp(ts[0])).days
+    keep = ~((day >= 5) & (day < 8) & ~((day == 6) & (hour >= 10) & (hour <= 13)))
+    points, _ = gs.score_one(_rows(ts, v)[keep].reset_index(drop=True), "sensor", Config(), gs.SeriesOptions())
+    scored = points[points["scoring_status"] == gs.SCORED]
+    assert len(scored) >= 10 * 24
+    assert scored["score_baseline"].notna().all() and scored["expected_value"].notna().all()

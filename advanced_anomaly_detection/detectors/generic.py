@@ -151,15 +151,16 @@ class SeasonalProfile:
         # does not bend them; the level itself is the local level below.
         prof = np.zeros(p)
         if p > 1:
-            shape = y - _centred_median(y, p)
+            shape = y - _centred_median(y, p)  # NaN where a long gap leaves too few points around
+            has = np.isfinite(shape)
             for s in range(p):
-                v = shape[ok & (slot == s)]
-                if v.size:
-                    prof[s] = np.median(v)
+                v = shape[has & (slot == s)]
+                prof[s] = np.median(v) if v.size else np.nan
         if p >= 48:  # circular smoothing over about an hour of slots (5-minute data: 12 slots)
             k = max(int(round(p / 24)), 1) | 1
             padded = np.concatenate([prof[-k:], prof, prof[:k]])
             prof = pd.Series(padded).rolling(k, center=True, min_periods=1).median().to_numpy()[k:-k]
+        prof = _fill_circular(prof)  # slots never seen (gappy sensors): from their neighbours
         self.slot_ = prof
         resid = y - prof[slot]
         span_days = (pd.to_datetime(ts).iloc[-1] - pd.to_datetime(ts).iloc[0]) / DAY
@@ -171,8 +172,8 @@ class SeasonalProfile:
                 dow_off[w] = np.median(v) if v.size >= 2 else 0.0
         self.dow_ = dow_off
         resid = resid - dow_off[dow]
-        recent = resid[-self.level_points:]
-        recent = recent[np.isfinite(recent)]
+        # the last observed points, not the last grid points: a history may end in a long gap
+        recent = resid[np.isfinite(resid)][-self.level_points:]
         self.level_ = float(np.median(recent)) if recent.size else 0.0
         # The noise scale is measured around the local level, not one level for the whole history:
         # after a level shift (or on a wandering series) the spread around a single level is the
@@ -240,6 +241,19 @@ class SeasonalProfile:
     def z(self, ts: pd.Series, y: np.ndarray) -> np.ndarray:
         seasonal, scale = self.at(ts)
         return (y - (seasonal + self.level_)) / scale
+
+
+def _fill_circular(prof: np.ndarray) -> np.ndarray:
+    """NaN slots of a cyclic profile interpolated linearly from the nearest known slots on either side
+    (around the cycle); all NaN: zeros."""
+    known = np.flatnonzero(np.isfinite(prof))
+    if known.size == prof.size:
+        return prof
+    if known.size == 0:
+        return np.zeros_like(prof)
+    p = prof.size
+    xs = np.concatenate([known - p, known, known + p])
+    return np.interp(np.arange(p), xs, np.tile(prof[known], 3))
 
 
 def _trailing_median(x: np.ndarray, n: int) -> np.ndarray:
