@@ -496,3 +496,19 @@ def test_an_isolated_burst_of_readings_does_not_blank_a_slot():
     scored = points[points["scoring_status"] == gs.SCORED]
     assert len(scored) >= 10 * 24
     assert scored["score_baseline"].notna().all() and scored["expected_value"].notna().all()
+
+
+def test_a_constant_metric_is_scored_and_its_first_move_flagged():
+    """A stuck or steady metric (a heartbeat, a count of servers): no detector can fit a history with no
+    spread, but the baseline scores against the constant: equal values are normal, any other is flagged."""
+    ts = pd.date_range("2014-04-01", periods=14 * 288, freq="5min")
+    v = np.full(len(ts), 10.0)
+    clean, rep = gs.score_one(_rows(ts, v), "flat", Config(), gs.SeriesOptions())
+    assert rep["scoring_status"] == {gs.WARMUP: 4 * 288, gs.SCORED: 10 * 288} and rep["anomalies"] == 0
+    assert rep["detectors"]["baseline"] == {"ok": 10}
+    assert np.allclose(clean.loc[clean["scoring_status"] == gs.SCORED, "expected_value"], 10.0)
+    v[3000] = 12.0
+    v[3500:3510] = 0.0
+    points, _ = gs.score_one(_rows(ts, v), "flat", Config(), gs.SeriesOptions())
+    flagged = _flagged(points)
+    assert {3000, 3500} <= flagged and min(flagged) == 3000, sorted(flagged)

@@ -30,7 +30,7 @@ import numpy as np
 import pandas as pd
 
 from advanced_anomaly_detection.cadence import Cadence, step_name
-from advanced_anomaly_detection.detectors.base import CONSTANT_SERIES, Detector, reference_calibrator
+from advanced_anomaly_detection.detectors.base import CONSTANT_SERIES, OK, Detector, reference_calibrator
 
 log = logging.getLogger(__name__)
 
@@ -102,6 +102,13 @@ def detect_cycle(y: np.ndarray, max_period: int) -> int:
             peaks.append(lo + int(np.argmax(acf[lo:hi + 1])))
             multiples.append(k)
     return max(int(round(sum(peaks) / sum(multiples))), 2)
+
+
+# A history whose observed values all lie within this fraction of their size is constant. Against a
+# constant history the baseline gives a value that differs this evidence (-log10 of its tail
+# probability): with no spread at all, any move is as unlikely as the scores can say.
+CONSTANT_TOLERANCE = 1e-12
+CONSTANT_BREAK_EVIDENCE = 12.0
 
 
 class ValueTransform:
@@ -304,8 +311,13 @@ class _GenericDetector(Detector):
         self.transform_ = ValueTransform(hist["value"].to_numpy(dtype=float))
         y = self.transform_.fwd(hist["value"].to_numpy(dtype=float))
         obs = y[np.isfinite(y)]
-        if obs.size < self.min_points // 2 or np.ptp(obs) <= 1e-12 * max(abs(obs).max(), 1.0):
-            self._fail(CONSTANT_SERIES, f"{obs.size} observed points, range {np.ptp(obs) if obs.size else 0}")
+        self.constant_ = None
+        if obs.size < self.min_points // 2:
+            self._fail(CONSTANT_SERIES, f"{obs.size} observed points, fewer than {self.min_points // 2}")
+            return None
+        if np.ptp(obs) <= CONSTANT_TOLERANCE * max(abs(obs).max(), 1.0):
+            self.constant_ = float(np.median(obs))  # GenericBaselineDetector scores against it
+            self._fail(CONSTANT_SERIES, "every observed value the same")
             return None
         self.profile_ = SeasonalProfile(self.cadence).fit(hist["timestamp"], y)
         return hist
@@ -323,6 +335,8 @@ class GenericBaselineDetector(_GenericDetector):
     def _fit(self, history: pd.DataFrame) -> None:
         hist = self._prepare(history)
         if hist is None:
+            if self.constant_ is not None:  # a stuck or steady metric: any other value is news
+                self.status_, self.reason_ = OK, "constant history"
             return
         self.context_ = hist.iloc[-(max(self.windows) + self.profile_.level_points):].copy()
         # one calibrator per window, each against its own history (a wandering series makes long
@@ -357,6 +371,13 @@ class GenericBaselineDetector(_GenericDetector):
         return (y - expected) / scale, expected
 
     def _raw(self, frame: pd.DataFrame) -> pd.DataFrame:
+        if self.constant_ is not None:
+            y = self.transform_.fwd(frame["value"].to_numpy(dtype=float))
+            off = y - self.constant_
+            moved = np.abs(off) > CONSTANT_TOLERANCE * max(abs(self.constant_), 1.0)
+            raw = np.where(np.isfinite(y), np.where(moved, CONSTANT_BREAK_EVIDENCE, 0.0), np.nan)
+            return pd.DataFrame({"raw_score": raw, "expected": self.transform_.inv(np.full(len(y), self.constant_)),
+                                 "direction": np.sign(off)}, index=frame.index)
         both = pd.concat([self.context_, frame], ignore_index=True)
         z, expected = self._local_z(both)
         n = len(self.context_)
