@@ -512,3 +512,23 @@ def test_a_constant_metric_is_scored_and_its_first_move_flagged():
     points, _ = gs.score_one(_rows(ts, v), "flat", Config(), gs.SeriesOptions())
     flagged = _flagged(points)
     assert {3000, 3500} <= flagged and min(flagged) == 3000, sorted(flagged)
+
+
+@pytest.mark.parametrize("noise, kind", [("poisson", "sqrt"), ("additive", "identity"), ("proportional", "log"),
+                                         ("level_flat", "log"), ("negative", "identity")])
+def test_value_scale_follows_how_the_noise_grows_with_the_level(noise, kind):
+    """Counts on a square root, proportional noise on log1p, additive noise as it is; where the level
+    barely moves the slope cannot be told and log1p stays; negative values are never transformed."""
+    from advanced_anomaly_detection.detectors.generic import ValueTransform
+
+    rng = np.random.default_rng(0)
+    t = np.arange(4000)
+    level = 50 * (1.5 + np.sin(2 * np.pi * t / 288))  # 25 .. 125 over a day of 5-minute points
+    v = {"poisson": lambda: rng.poisson(level).astype(float),
+         "additive": lambda: level + rng.normal(0, 5, t.size),
+         "proportional": lambda: level * np.exp(rng.normal(0, 0.1, t.size)),
+         "level_flat": lambda: 50 + rng.normal(0, 5, t.size),
+         "negative": lambda: level - 60 + rng.normal(0, 5, t.size)}[noise]()
+    tr = ValueTransform(v)
+    assert tr.kind_ == kind
+    np.testing.assert_allclose(tr.inv(tr.fwd(np.abs(v))), np.abs(v), rtol=1e-9)  # round trip

@@ -15,7 +15,8 @@ in the history by ``detect_cycle``) with the same methods:
 * ``GenericChangepointDetector`` ("changepoint"): KernelCPD (linear kernel = l2 cost, compiled PELT)
   on the deseasonalised z-series; breakpoint effect sizes decayed over the following points.
 
-Values are modelled on log1p when the history is non-negative (counts, revenue, prices), else as is.
+Non-negative values are modelled on log1p, a square root or as they are, as fast as their noise grows
+with their level (ValueTransform); values that go negative as they are.
 Filled (unobserved) points never get a score: raw_score is NaN there. Where a detector needs a
 complete signal (lags, segmentation), unobserved points take the seasonal expectation (z = 0).
 All scores go through the base class: TailCalibrator against the detector's own history scores.
@@ -112,19 +113,63 @@ CONSTANT_BREAK_EVIDENCE = 12.0
 
 
 class ValueTransform:
-    """log1p for non-negative series, identity otherwise (decided on history)."""
+    """The scale values are modelled on, decided on history: where the noise grows with the level (how
+    fast, measured by mean_variance_slope) log1p for noise proportional to the level (prices, sales),
+    a square root for noise growing as its square root (counts: requests, orders), the values as they
+    are for noise that does not grow (temperatures, utilisation, anything with negative values).
+    Where the level barely moves the slope cannot be told and log1p, the common case of business
+    metrics, is kept."""
 
     def __init__(self, values: np.ndarray):
+        values = np.asarray(values, dtype=float)
         v = values[np.isfinite(values)]
-        self.log_ = bool(v.size and v.min() >= 0)
+        self.kind_ = "identity"
+        if v.size and v.min() >= 0:
+            slope = mean_variance_slope(values)
+            self.kind_ = "log" if slope is None or slope >= 0.75 else "sqrt" if slope >= 0.25 else "identity"
 
     def fwd(self, x: np.ndarray) -> np.ndarray:
         x = np.asarray(x, dtype=float)
-        return np.log1p(np.maximum(x, 0.0)) if self.log_ else x
+        if self.kind_ == "log":
+            return np.log1p(np.maximum(x, 0.0))
+        return np.sqrt(np.maximum(x, 0.0)) if self.kind_ == "sqrt" else x
 
     def inv(self, y: np.ndarray) -> np.ndarray:
         y = np.asarray(y, dtype=float)
-        return np.maximum(np.expm1(y), 0.0) if self.log_ else y
+        if self.kind_ == "log":
+            return np.maximum(np.expm1(y), 0.0)
+        return np.maximum(y, 0.0) ** 2 if self.kind_ == "sqrt" else y
+
+
+def mean_variance_slope(values: np.ndarray, window: int = 16, bins: int = 10) -> Optional[float]:
+    """How the noise grows with the level: the slope of log(noise sd) on log(level) over runs of
+    `window` consecutive points (0: additive noise, 0.5: Poisson-like, 1: proportional; the exponent
+    of a variance-stabilising power transform is one minus it). Noise is measured on first
+    differences (MAD / sqrt 2), so a run's seasonal or trend movement does not count as noise; runs are
+    binned by level and the slope fitted to the bins' medians, so a few incidents do not tilt it.
+    None where it cannot be told: fewer than 8 usable runs, or levels spanning less than x1.5."""
+    v = np.asarray(values, dtype=float)
+    runs = v[: len(v) // window * window].reshape(-1, window)
+    levels, noise = [], []
+    for x in runs:
+        x = x[np.isfinite(x)]
+        if x.size < 0.75 * window:
+            continue
+        d = np.diff(x)
+        sd = 1.4826 * float(np.median(np.abs(d - np.median(d)))) / np.sqrt(2.0)
+        level = float(np.median(x))
+        if level > 0 and sd > 0:
+            levels.append(level)
+            noise.append(sd)
+    if len(levels) < 8:
+        return None
+    lm, ls = np.log(levels), np.log(noise)
+    groups = np.array_split(np.argsort(lm), min(bins, len(lm) // 4))
+    bm = np.array([np.median(lm[g]) for g in groups])
+    bs = np.array([np.median(ls[g]) for g in groups])
+    if bm[-1] - bm[0] < np.log(1.5):
+        return None
+    return float(np.polyfit(bm, bs, 1)[0])
 
 
 def _mad_sd(x: np.ndarray) -> float:
