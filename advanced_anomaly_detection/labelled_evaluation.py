@@ -116,7 +116,7 @@ def rolling_z_flags(values: pd.Series, cadence: cad.Cadence, z: float = 3.0) -> 
 def score_file(f: LabelledFile, cfg: Config, time_col: str, value_col: str, label_col: Optional[str]
                ) -> Dict[str, object]:
     """Score one file; its events (ours and the rolling z rule's), windows and a line of figures."""
-    where = f"{f.name}"
+    where = f.name
     try:
         frame = pd.read_csv(f.path, dtype=str, keep_default_na=False)
     except (OSError, ValueError) as exc:
@@ -137,8 +137,7 @@ def score_file(f: LabelledFile, cfg: Config, time_col: str, value_col: str, labe
         ok = times.notna().to_numpy()
         windows = _windows_from_column(times[ok].reset_index(drop=True),
                                        _label_flags(frame[label_col], where)[ok])
-    snap = lambda t: pd.Timestamp(cadence.snap(pd.Series([t])).iloc[0])  # noqa: E731 - windows on the grid
-    windows = [(snap(a), snap(b)) for a, b in windows]
+    windows = [tuple(cadence.snap(pd.Series([a, b]))) for a, b in windows]  # onto the grid, as the points
     scored = (points["scoring_status"] == gs.SCORED).to_numpy()
     ts = pd.to_datetime(points["timestamp"]).reset_index(drop=True)
     first_scored = ts[scored].min() if scored.any() else None
