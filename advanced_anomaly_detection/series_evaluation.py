@@ -219,8 +219,12 @@ def make_series(shape: str, freq: str, seed: int) -> LabelledSeries:
 def rolling_z_flags(frame: pd.DataFrame, freq: str, z: float = 3.0) -> np.ndarray:
     """|value - mean| >= z sd over the cadence's trailing window (CadenceSpec.z_window: the previous day,
     four weeks for daily data, ...), past points only."""
-    window = CADENCES[freq].z_window
-    v = frame["value"].astype(float)
+    return rolling_z(frame["value"], CADENCES[freq].z_window, z)
+
+
+def rolling_z(values: pd.Series, window: int, z: float = 3.0) -> np.ndarray:
+    """|value - mean| >= z sd of the previous `window` points (at least half of them present)."""
+    v = values.astype(float)
     mean = v.shift(1).rolling(window, min_periods=window // 2).mean()
     sd = v.shift(1).rolling(window, min_periods=window // 2).std()
     return ((v - mean).abs() >= z * sd.where(sd > 0)).fillna(False).to_numpy()

@@ -150,20 +150,22 @@ def mean_variance_slope(values: np.ndarray, window: int = 16, bins: int = 10) ->
     None where it cannot be told: fewer than 8 usable runs, or levels spanning less than x1.5."""
     v = np.asarray(values, dtype=float)
     runs = v[: len(v) // window * window].reshape(-1, window)
-    levels, noise = [], []
-    for x in runs:
-        x = x[np.isfinite(x)]
-        if x.size < 0.75 * window:
-            continue
-        d = np.diff(x)
-        sd = 1.4826 * float(np.median(np.abs(d - np.median(d)))) / np.sqrt(2.0)
-        level = float(np.median(x))
-        if level > 0 and sd > 0:
-            levels.append(level)
-            noise.append(sd)
-    if len(levels) < 8:
+    finite = np.isfinite(runs)
+    level, sd = np.full(len(runs), np.nan), np.full(len(runs), np.nan)
+
+    def noise_sd(d: np.ndarray, axis=None):
+        return 1.4826 * np.median(np.abs(d - np.median(d, axis=axis, keepdims=True)), axis=axis) / np.sqrt(2.0)
+
+    whole = finite.all(axis=1)  # most runs: all at once (this runs once per detector fit)
+    level[whole] = np.median(runs[whole], axis=1)
+    sd[whole] = noise_sd(np.diff(runs[whole], axis=1), axis=1)
+    for i in np.flatnonzero(~whole & (finite.sum(axis=1) >= 0.75 * window)):  # with gaps: over what is there
+        x = runs[i][finite[i]]
+        level[i], sd[i] = np.median(x), noise_sd(np.diff(x))
+    use = (level > 0) & (sd > 0)  # NaN (runs mostly missing) compares False
+    if use.sum() < 8:
         return None
-    lm, ls = np.log(levels), np.log(noise)
+    lm, ls = np.log(level[use]), np.log(sd[use])
     groups = np.array_split(np.argsort(lm), min(bins, len(lm) // 4))
     bm = np.array([np.median(lm[g]) for g in groups])
     bs = np.array([np.median(ls[g]) for g in groups])
