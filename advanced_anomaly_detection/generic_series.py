@@ -36,16 +36,6 @@ from advanced_anomaly_detection.errors import UserError
 
 log = logging.getLogger(__name__)
 
-# Well-known steps by the names reports give them (any other step works too: cadence.py).
-FREQUENCIES: Dict[str, pd.Timedelta] = {
-    "1min": pd.Timedelta(minutes=1),
-    "5min": pd.Timedelta(minutes=5),
-    "10min": pd.Timedelta(minutes=10),
-    "15min": pd.Timedelta(minutes=15),
-    "30min": pd.Timedelta(minutes=30),
-    "1h": pd.Timedelta(hours=1),
-    "1D": pd.Timedelta(days=1),
-}
 # Walk-forward for cadences without a day or week to block by: at most this many blocks (fits).
 MAX_BLOCKS = 40
 DETECTORS = ("baseline", "prophet", "isolation_forest", "changepoint")
